@@ -1,0 +1,37 @@
+"""Verdict thresholds, configurable under ``[scoring]``; each names its source (DESIGN.md s.2)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kiosk.schema import setting
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    valgus_displacement_deg: float = setting(
+        10.6, "FLAG when FPPA(peak) - FPPA(contact) reaches this, in degrees.", min=0.0, max=45.0,
+        source="Holden et al. 2017: >= 10.6 deg predicted patellofemoral pain (sens 0.75, spec 0.85), 31 cm drop jump")
+    peak_fppa_female_deg: float = setting(
+        13.0, "FLAG when peak FPPA exceeds this for female athletes (upper normal).", min=0.0, max=45.0,
+        source="Herrington & Munro 2010, n=100: DVJ FPPA in healthy females 7-13 deg")
+    peak_fppa_male_deg: float = setting(
+        8.0, "FLAG when peak FPPA exceeds this for male athletes (upper normal).", min=0.0, max=45.0,
+        source="Herrington & Munro 2010, n=100: DVJ FPPA in healthy males 3-8 deg")
+    peak_fppa_unknown_deg: float = setting(
+        13.0, "Peak FPPA limit when sex is not given: the female limit, so nobody is flagged only for a missing field.",
+        min=0.0, max=45.0, source="Judgement: the wider normal range of Herrington & Munro 2010")
+    kasr_peak_min: float = setting(
+        0.6, "FLAG when knee/ankle separation at peak flexion is below this.", min=0.0, max=2.0,
+        source="Judgement: KASR tracks 3D knee abduction (Gray 2017); 0.6 matches the often-quoted 60% "
+               "knee-separation screen (Noyes 2005), not verified from the primary text")
+    borderline_deg: float = setting(
+        3.0, "Within this many degrees of an FPPA threshold the result is marked borderline.", min=0.0, max=15.0,
+        source="Munro 2012: between-day SEM 2.7-3.0 deg for 2D FPPA")
+    borderline_kasr: float = setting(
+        0.05, "Within this of the KASR threshold the result is marked borderline.", min=0.0, max=0.5,
+        source="Judgement: about the KASR noise of single-camera 2D measures")
+    static_fppa_refer_deg: float = setting(
+        10.0, "FPPA while standing still at or above this suggests structural valgus: refer, don't coach.",
+        min=0.0, max=45.0, source="Judgement: beyond the DVJ normal range while static; seed guidance: valgus "
+                                  "while standing goes to a professional")

@@ -1,0 +1,1 @@
+"""One module per ``jumpkiosk`` subcommand; see :mod:`kiosk.cli`."""
