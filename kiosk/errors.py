@@ -51,3 +51,11 @@ class StoreError(KioskError, OSError):
 
 class DiskFullError(StoreError):
     """Too little free space to store another trial safely."""
+
+
+class InputError(KioskError, ValueError):
+    """Something a person typed or uploaded (form, roster CSV, command argument) is not valid."""
+
+
+class AuthError(KioskError, PermissionError):
+    """A login, token or account operation was refused."""

@@ -1,0 +1,390 @@
+"""Exports for spreadsheets and archives: trial CSV, session-summary CSV, roster CSV, clips ZIP.
+
+CSV follows RFC 4180 through the ``csv`` module (comma, double-quote escaping, CRLF line ends).
+Columns and units are defined once here (``TRIAL_COLUMNS``, ``SESSION_COLUMNS``) and documented in
+``docs/EXPORTS.md`` (a test checks the two agree). Text cells that a spreadsheet would run as a
+formula (starting with ``= + - @``, tab or CR) get a leading apostrophe; the roster import strips
+it again, so names round-trip.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import statistics
+import zipfile
+from collections.abc import Callable, Iterable, Iterator
+from datetime import date, datetime, time, timedelta, tzinfo
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from kiosk.errors import ConfigError, InputError
+from kiosk.store.db import Store, iso_utc, parse_iso
+
+BOM = "\ufeff"
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+# --- days and time zones -------------------------------------------------------------------
+
+def station_tz(name: str) -> tzinfo | None:
+    """The ``[station] timezone`` zone; None means the system's local time."""
+    if not name:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"[station] timezone = {name!r} is not a known IANA time zone") from None
+
+
+def local_midnight(day: date, tz: tzinfo | None) -> datetime:
+    naive = datetime.combine(day, time())
+    # A naive datetime's astimezone() uses the system's rules, DST included.
+    return naive.replace(tzinfo=tz) if tz else naive.astimezone()
+
+
+def day_bounds(first: date, last: date | None = None, tz: tzinfo | None = None) -> tuple[str, str]:
+    """UTC ISO [start, end) covering local days ``first``..``last`` inclusive."""
+    last = last or first
+    if last < first:
+        raise InputError(f"the range ends ({last}) before it starts ({first})")
+    return iso_utc(local_midnight(first, tz)), iso_utc(local_midnight(last + timedelta(days=1), tz))
+
+
+def parse_day(text: str | None, tz: tzinfo | None) -> date:
+    """A YYYY-MM-DD date; empty means today in the station's zone."""
+    if not text:
+        return datetime.now(tz).date() if tz else datetime.now().date()
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise InputError(f"{text!r} is not a date like 2026-11-21") from None
+
+
+def local_time(iso: str | None, tz: tzinfo | None) -> datetime | None:
+    if not iso:
+        return None
+    t = parse_iso(iso)
+    return t.astimezone(tz) if tz else t.astimezone()
+
+
+# --- cells --------------------------------------------------------------------------------
+
+def safe_text(value: Any) -> str:
+    """A text cell a spreadsheet shows as text, never runs as a formula."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def unsafe_text(text: str) -> str:
+    """Undo :func:`safe_text` for imported cells."""
+    if len(text) > 1 and text[0] == "'" and text[1:].startswith(_FORMULA_START):
+        return text[1:]
+    return text
+
+
+def _num(value: Any, digits: int) -> str:
+    if value is None or isinstance(value, bool):
+        return ""
+    try:
+        return f"{float(value):.{digits}f}"
+    except (TypeError, ValueError):
+        return ""
+
+
+def _get(obj: Any, *path: str) -> Any:
+    for key in path:
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(key)
+    return obj
+
+
+def reason_text(reason: Any) -> str:
+    """One reason as text, whether the analysis gave a string or a {code, message} dict."""
+    if isinstance(reason, dict):
+        return str(reason.get("message") or reason.get("text") or reason.get("code") or "")
+    return str(reason)
+
+
+def reasons_text(reasons: Any) -> str:
+    return "; ".join(reason_text(r) for r in (reasons or []))
+
+
+# --- trial rows -----------------------------------------------------------------------------
+
+Column = tuple[str, str, Callable[[dict, tzinfo | None], str]]
+
+
+def _metric(*path: str, digits: int = 2) -> Callable[[dict, tzinfo | None], str]:
+    return lambda t, tz: _num(_get(t["metrics"], *path), digits)
+
+
+def _local(t: dict, tz: tzinfo | None) -> str:
+    lt = local_time(t["recorded_at"], tz)
+    return lt.isoformat(timespec="seconds") if lt else ""
+
+
+#: (name, unit, extractor). Left/right are the athlete's own legs. Empty cell = not measured.
+TRIAL_COLUMNS: list[Column] = [
+    ("trial_id", "", lambda t, tz: str(t["id"])),
+    ("recorded_at_utc", "ISO 8601 UTC", lambda t, tz: t["recorded_at"]),
+    ("recorded_at_local", "ISO 8601 with offset", _local),
+    ("station", "", lambda t, tz: safe_text(t.get("station_name"))),
+    ("athlete_id", "", lambda t, tz: str(t["athlete_id"])),
+    ("athlete_number", "", lambda t, tz: safe_text(t.get("athlete_number"))),
+    ("athlete_name", "", lambda t, tz: safe_text(t.get("display_name"))),
+    ("team", "", lambda t, tz: safe_text(t.get("team"))),
+    ("sex", "female/male/empty", lambda t, tz: t.get("sex") or ""),
+    ("birth_year", "year", lambda t, tz: str(t["birth_year"]) if t.get("birth_year") else ""),
+    ("session_id", "", lambda t, tz: str(t["session_id"])),
+    ("trial_no", "", lambda t, tz: str(t["trial_no"])),
+    ("verdict", "PASS/FLAG/RETAKE", lambda t, tz: t["verdict"]),
+    ("reasons", "text; separated by '; '", lambda t, tz: safe_text(reasons_text(t.get("reasons")))),
+    ("left_fppa_ic_deg", "deg", _metric("legs", "left", "fppa_ic")),
+    ("left_fppa_peak_deg", "deg", _metric("legs", "left", "fppa_peak")),
+    ("left_valgus_displacement_deg", "deg", _metric("legs", "left", "valgus_displacement")),
+    ("left_static_fppa_deg", "deg", _metric("legs", "left", "static_fppa")),
+    ("right_fppa_ic_deg", "deg", _metric("legs", "right", "fppa_ic")),
+    ("right_fppa_peak_deg", "deg", _metric("legs", "right", "fppa_peak")),
+    ("right_valgus_displacement_deg", "deg", _metric("legs", "right", "valgus_displacement")),
+    ("right_static_fppa_deg", "deg", _metric("legs", "right", "static_fppa")),
+    ("kasr_ic", "ratio", _metric("kasr_ic", digits=3)),
+    ("kasr_peak", "ratio", _metric("kasr_peak", digits=3)),
+    ("contact_time_s", "s", _metric("jump", "contact_time_s", digits=3)),
+    ("flight_time_s", "s", _metric("jump", "flight_time_s", digits=3)),
+    ("jump_height_m", "m", _metric("jump", "jump_height_m", digits=3)),
+    ("rsi", "m/s", _metric("jump", "rsi", digits=3)),
+    ("scoring_version", "", lambda t, tz: safe_text(t.get("scoring_version"))),
+    ("media_files", "count", lambda t, tz: str(len(t.get("media") or {}))),
+]
+
+
+def _decoded(t: dict) -> dict:
+    """Trial rows straight from SQL carry JSON text; decode only the columns the CSV reads."""
+    if isinstance(t.get("metrics"), str):
+        t = dict(t)
+        for key in ("metrics", "reasons", "media"):
+            t[key] = json.loads(t[key])
+    return t
+
+
+def write_csv(out: io.TextIOBase | Any, header: list[str], rows: Iterable[list[str]], *, bom: bool) -> None:
+    if bom:
+        out.write(BOM)
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+
+
+def trial_csv_rows(trials: Iterable[dict], tz: tzinfo | None) -> Iterator[list[str]]:
+    for t in trials:
+        t = _decoded(t)
+        yield [fn(t, tz) for _, _, fn in TRIAL_COLUMNS]
+
+
+def trials_csv(trials: Iterable[dict], tz: tzinfo | None, *, bom: bool = True) -> str:
+    buf = io.StringIO()
+    write_csv(buf, [c[0] for c in TRIAL_COLUMNS], trial_csv_rows(trials, tz), bom=bom)
+    return buf.getvalue()
+
+
+# --- session summaries ------------------------------------------------------------------------
+
+_SESSION_METRICS = [
+    ("left_fppa_peak_deg", ("legs", "left", "fppa_peak"), 2),
+    ("right_fppa_peak_deg", ("legs", "right", "fppa_peak"), 2),
+    ("left_valgus_displacement_deg", ("legs", "left", "valgus_displacement"), 2),
+    ("right_valgus_displacement_deg", ("legs", "right", "valgus_displacement"), 2),
+    ("kasr_peak", ("kasr_peak",), 3),
+    ("jump_height_m", ("jump", "jump_height_m"), 3),
+    ("rsi", ("jump", "rsi"), 3),
+]
+
+SESSION_COLUMNS: list[tuple[str, str]] = [
+    ("session_id", ""), ("started_at_utc", "ISO 8601 UTC"), ("ended_at_utc", "ISO 8601 UTC"),
+    ("started_at_local", "ISO 8601 with offset"), ("station", ""), ("athlete_id", ""), ("athlete_number", ""),
+    ("athlete_name", ""), ("team", ""), ("sex", "female/male/empty"), ("verdict", "PASS/FLAG/RETAKE/INCOMPLETE/empty"),
+    ("trials", "count"), ("valid_trials", "count"), ("flagged_trials", "count"),
+] + [(f"median_{name}", unit) for name, unit in (
+    ("left_fppa_peak_deg", "deg"), ("right_fppa_peak_deg", "deg"), ("left_valgus_displacement_deg", "deg"),
+    ("right_valgus_displacement_deg", "deg"), ("kasr_peak", "ratio"), ("jump_height_m", "m"), ("rsi", "m/s"))]
+
+
+def session_medians(trials: list[dict]) -> dict[str, float | None]:
+    """Per-metric medians over a session's valid (non-RETAKE) trials, as DESIGN.md s.2 asks."""
+    valid = [t for t in trials if t["verdict"] != "RETAKE"]
+    out: dict[str, float | None] = {}
+    for name, path, _ in _SESSION_METRICS:
+        values = [float(v) for v in (_get(t["metrics"], *path) for t in valid) if isinstance(v, (int, float))]
+        out[name] = statistics.median(values) if values else None
+    return out
+
+
+def session_rows(store: Store, start: str, end: str, tz: tzinfo | None, *, athlete_id: int | None = None,
+                 team: str | None = None) -> list[list[str]]:
+    sessions = store.sessions_between(start, end, athlete_id=athlete_id, team=team)
+    by_session: dict[int, list[dict]] = {}
+    if sessions:
+        first = min(s["started_at"] for s in sessions)
+        for t in store.trials_between(first, "9999", athlete_id=athlete_id, team=team):
+            by_session.setdefault(t["session_id"], []).append(t)
+    rows = []
+    for s in sessions:
+        trials = by_session.get(s["id"], [])
+        med = session_medians(trials)
+        started_local = local_time(s["started_at"], tz)
+        rows.append([
+            str(s["id"]), s["started_at"], s["ended_at"] or "", started_local.isoformat(timespec="seconds") if started_local else "",
+            safe_text(s["station_name"]), str(s["athlete_id"]), safe_text(s["athlete_number"]), safe_text(s["display_name"]),
+            safe_text(s["team"]), s["sex"] or "", s["verdict"] or "", str(len(trials)),
+            str(sum(t["verdict"] != "RETAKE" for t in trials)), str(sum(t["verdict"] == "FLAG" for t in trials)),
+            *[_num(med[name], digits) for name, _, digits in _SESSION_METRICS],
+        ])
+    return rows
+
+
+def sessions_csv(store: Store, start: str, end: str, tz: tzinfo | None, *, bom: bool = True, **filters: Any) -> str:
+    buf = io.StringIO()
+    write_csv(buf, [c[0] for c in SESSION_COLUMNS], session_rows(store, start, end, tz, **filters), bom=bom)
+    return buf.getvalue()
+
+
+# --- roster ---------------------------------------------------------------------------------
+
+ROSTER_COLUMNS = ["athlete_id", "athlete_number", "display_name", "team", "sex", "birth_year", "notes", "active"]
+
+
+def roster_csv(athletes: Iterable[dict], *, bom: bool = True) -> str:
+    buf = io.StringIO()
+    rows = ([str(a["id"]), safe_text(a["athlete_number"]), safe_text(a["display_name"]), safe_text(a["team"]),
+             a["sex"] or "", str(a["birth_year"] or ""), safe_text(a["notes"]), "1" if a["active"] else "0"]
+            for a in athletes)
+    write_csv(buf, ROSTER_COLUMNS, rows, bom=bom)
+    return buf.getvalue()
+
+
+def import_roster(store: Store, text: str) -> tuple[int, int]:
+    """Add or update athletes from a roster CSV; all rows or none. Returns (added, updated).
+
+    A row matches an existing athlete by ``athlete_id``, else by ``athlete_number``; other rows
+    are added. Only ``display_name`` is required; columns left out keep their stored values.
+    """
+    text = text.removeprefix(BOM)
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    if "display_name" not in header:
+        raise InputError("the roster CSV needs a header row with at least a display_name column")
+    unknown = set(header) - set(ROSTER_COLUMNS)
+    if unknown:
+        raise InputError(f"the roster CSV has unknown column(s): {', '.join(sorted(unknown))}")
+    plans: list[tuple[int, int | None, dict[str, Any]]] = []
+    for row in reader:
+        line = reader.line_num
+        row = {(k or "").strip(): unsafe_text((v or "").strip()) for k, v in row.items() if k}
+        if not any(row.values()):
+            continue
+        fields = {k: v for k, v in row.items() if k != "athlete_id"}
+        existing = None
+        if row.get("athlete_id"):
+            try:
+                existing = store.get_athlete(int(row["athlete_id"]))
+            except ValueError:
+                raise InputError(f"roster line {line}: athlete_id {row['athlete_id']!r} is not a number") from None
+            if existing is None:
+                raise InputError(f"roster line {line}: no athlete with id {row['athlete_id']}")
+        elif row.get("athlete_number"):
+            existing = store.athlete_by_number(row["athlete_number"])
+        if existing is None and not row.get("display_name"):
+            raise InputError(f"roster line {line}: display_name is empty")
+        if "active" in fields and fields["active"] == "":
+            del fields["active"]
+        plans.append((line, existing["id"] if existing else None, fields))
+    from kiosk.store.db import _athlete_values
+
+    added = updated = 0
+    with store.tx() as conn:
+        for line, athlete_id, fields in plans:
+            try:
+                values = _athlete_values(fields, partial=athlete_id is not None)
+            except InputError as exc:
+                raise InputError(f"roster line {line}: {exc}") from None
+            if athlete_id is None:
+                values["created_at"] = store.now_iso()
+                conn.execute(f"INSERT INTO athletes ({', '.join(values)}) VALUES ({', '.join('?' for _ in values)})",
+                             list(values.values()))
+                added += 1
+            elif values:
+                conn.execute(f"UPDATE athletes SET {', '.join(f'{k} = ?' for k in values)} WHERE id = ?",
+                             [*values.values(), athlete_id])
+                updated += 1
+    return added, updated
+
+
+# --- clips ZIP ------------------------------------------------------------------------------
+
+class _Sink(io.RawIOBase):
+    """A write-only stream whose bytes the ZIP generator hands out as they are produced."""
+
+    def __init__(self) -> None:
+        self.chunks: list[bytes] = []
+        self.pos = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b: Any) -> int:
+        data = bytes(b)
+        self.chunks.append(data)
+        self.pos += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self.pos
+
+    def take(self) -> bytes:
+        out = b"".join(self.chunks)
+        self.chunks.clear()
+        return out
+
+
+def clips_zip(store: Store, trials: list[dict], tz: tzinfo | None, *, chunk: int = 1 << 20) -> Iterator[bytes]:
+    """Stream a ZIP of the trials' media plus ``manifest.csv`` (trial columns + file names).
+
+    Files are stored, not compressed (mp4 and jpg are compressed already), and written through
+    a non-seekable sink so the archive is sent while it is made, in memory of one chunk.
+    """
+    from kiosk.store import media as media_files
+
+    sink = _Sink()
+    with zipfile.ZipFile(sink, mode="w", compression=zipfile.ZIP_STORED) as zf:
+        manifest = io.StringIO()
+        header = [c[0] for c in TRIAL_COLUMNS] + ["files"]
+        entries: list[tuple[str, Path]] = []
+        rows = []
+        for t in trials:
+            t = _decoded(t)
+            names = []
+            for key, rel in sorted((t.get("media") or {}).items()):
+                path = media_files.resolve(store.media_root, rel)
+                if path is None:
+                    continue
+                arc = f"trial-{t['id']}/{key}"
+                entries.append((arc, path))
+                names.append(arc)
+            rows.append([fn(t, tz) for _, _, fn in TRIAL_COLUMNS] + [" ".join(names)])
+        write_csv(manifest, header, rows, bom=True)
+        zf.writestr("manifest.csv", manifest.getvalue().encode("utf-8"))
+        yield sink.take()
+        for arc, path in entries:
+            info = zipfile.ZipInfo.from_file(path, arc)
+            info.compress_type = zipfile.ZIP_STORED
+            with open(path, "rb") as src, zf.open(info, "w", force_zip64=True) as dst:
+                while block := src.read(chunk):
+                    dst.write(block)
+                    yield sink.take()
+            yield sink.take()
+    yield sink.take()
+
