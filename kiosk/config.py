@@ -43,6 +43,8 @@ class CameraSection:
     ring_seconds: float = setting(4.0, "Length of the capture ring buffer in seconds.", min=1.0, max=30.0)
     device: str = setting("/dev/video0", "V4L2 device for a USB camera.")
     replay_path: str = setting("", "Clip to replay (source = replay). Empty: the built-in demo clip.")
+    analogue_gain: float = setting(4.0, "Fixed sensor gain (picamera2) used with exposure_us; raise it in dim rooms.",
+                                   min=1.0, max=16.0)
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,16 @@ class MatSection:
                                  min=0.0, max=200.0)
     pin_factory: str = setting("default", "gpiozero pin factory: default (lgpio on a Pi), lgpio, or mock (tests).",
                                choices=("default", "lgpio", "mock"))
+    sense_pin: int = setting(-1, "BCM GPIO of the mat plug's loop wire (reads high when unplugged). -1: none.",
+                             min=-1, max=27)
+    button_pin: int = setting(27, "BCM GPIO of the start button (to ground). -1: on-screen Start only.", min=-1, max=27)
+    led_pin: int = setting(-1, "BCM GPIO of the 'recording' LED (through a resistor). -1: none.", min=-1, max=27)
+    buzzer_pin: int = setting(-1, "BCM GPIO of an active buzzer for countdown and result beeps. -1: none.",
+                              min=-1, max=27)
+    countdown_s: float = setting(3.0, "Countdown after Start before the athlete may drop.", min=0.0, max=10.0)
+    drop_timeout_s: float = setting(15.0, "No landing this long after the countdown: back to ready with a prompt.",
+                                    min=3.0, max=120.0)
+    stuck_s: float = setting(30.0, "Mat closed this long between trials: prompt that it may be stuck.", min=5.0, max=600.0)
 
 
 @dataclass(frozen=True)

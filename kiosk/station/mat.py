@@ -290,6 +290,10 @@ class SimulatedMat(Mat):
         """Schedule the clip's edges from ``origin_ns``; a pending earlier run is dropped."""
         with self._cond:
             self._queue = [MatEvent(origin_ns + int(round(e.t * 1e9)), e.pressed) for e in self.edges]
+            if self._queue and self._queue[-1].pressed:
+                from kiosk.station.camera import REST_S  # the replay camera shows the same walk-off
+
+                self._queue.append(MatEvent(self._queue[-1].t_ns + int(REST_S * 1e9), False))
             if self._level and (not self._queue or self._queue[0].pressed):
                 # the athlete is back on the box when a clip restarts: the mat opens first
                 self._queue.insert(0, MatEvent(origin_ns, False))

@@ -1,0 +1,357 @@
+"""Camera sources behind one interface: Picamera2, V4L2/USB, replay of a clip, synthetic athlete.
+
+Every source yields :class:`CameraFrame` (index, ``t_ns`` on the ``time.monotonic_ns()`` clock,
+RGB uint8 at the analysis size). One clock for camera and mat is what lets a mat edge pick its
+frames. Picamera2's ``SensorTimestamp`` already is that clock; replayed and synthetic clips have
+their own timestamps mapped onto it from the moment they start playing.
+
+Replay and synthetic sources hold the athlete still on the box (the clip's first frame, at the
+clip's frame rate and fresh timestamps) until :meth:`Camera.trigger` plays the jump, so a demo
+trial starts when the countdown ends, exactly like a real athlete would. ``on_play(origin_ns)``
+tells a simulated mat when clip time zero happened.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from kiosk.errors import CameraError, KioskError
+from kiosk.media import Frame
+
+
+@dataclass(frozen=True)
+class CameraFrame:
+    index: int
+    t_ns: int
+    image: np.ndarray  # RGB uint8 (H, W, 3) at the analysis size
+
+
+class Camera(ABC):
+    """A started camera hands out frames in order; ``read`` blocks until the next one."""
+
+    name = "camera"
+
+    def __init__(self, width: int, height: int, fps: float):
+        self.width, self.height, self.fps = int(width), int(height), float(fps)
+        self.on_play: Callable[[int], None] | None = None
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (self.height, self.width, 3)
+
+    @abstractmethod
+    def start(self) -> None: ...
+
+    @abstractmethod
+    def read(self, timeout: float = 1.0) -> CameraFrame | None:
+        """The next frame, or None if none arrived within ``timeout`` seconds."""
+
+    @abstractmethod
+    def stop(self) -> None: ...
+
+    def trigger(self) -> None:
+        """Start the recorded/synthetic jump (live cameras ignore this)."""
+
+    def _fit(self, image: np.ndarray) -> np.ndarray:
+        """Resize to the analysis size if the source delivers another size (never mirrored)."""
+        if image.shape[:2] == (self.height, self.width):
+            return image
+        import cv2
+
+        return cv2.resize(image, (self.width, self.height), interpolation=cv2.INTER_AREA)
+
+
+class Picamera2Camera(Camera):
+    """A Raspberry Pi camera through picamera2 (libcamera), at a fixed short exposure.
+
+    The sensor mode is the smallest one that reaches ``fps``; the ISP scales it to the analysis
+    size on the ``main`` stream in ``BGR888`` (which picamera2 stores as R, G, B bytes: RGB).
+    ``FrameDurationLimits`` pins the frame rate, and a fixed ``ExposureTime`` + ``AnalogueGain``
+    keeps motion blur short and brightness steady (auto-exposure would lengthen exposure indoors).
+    """
+
+    name = "picamera2"
+
+    def __init__(self, width: int = 640, height: int = 480, fps: float = 120, *, exposure_us: int = 2000,
+                 analogue_gain: float = 4.0, camera_num: int = 0, buffer_count: int = 6):
+        super().__init__(width, height, fps)
+        self.exposure_us = exposure_us
+        self.analogue_gain = analogue_gain
+        self.camera_num = camera_num
+        self.buffer_count = buffer_count
+        self._cam = None
+        self._index = 0
+        self.sensor_mode: dict | None = None
+
+    def start(self) -> None:
+        try:
+            from picamera2 import Picamera2
+        except ImportError:
+            raise CameraError("picamera2 is not installed: on Raspberry Pi OS run `sudo apt install python3-picamera2` "
+                              "and create the venv with --system-site-packages") from None
+        if not Picamera2.global_camera_info():
+            raise CameraError("No camera found: check the ribbon cable (contacts facing the right way, both ends "
+                              "latched) and run `rpicam-hello --list-cameras`")
+        try:
+            cam = Picamera2(self.camera_num)
+            modes = [m for m in cam.sensor_modes if float(m.get("fps", 0)) >= self.fps - 0.5]
+            if not modes:
+                best = max(float(m.get("fps", 0)) for m in cam.sensor_modes)
+                cam.close()
+                raise CameraError(f"this camera reaches at most {best:.0f} fps; set [camera] fps to that or less")
+            mode = min(modes, key=lambda m: m["size"][0] * m["size"][1])
+            self.sensor_mode = {"size": tuple(mode["size"]), "fps": float(mode["fps"]), "bit_depth": mode["bit_depth"]}
+            period_us = int(round(1e6 / self.fps))
+            controls: dict = {"FrameDurationLimits": (period_us, period_us)}
+            if self.exposure_us > 0:
+                controls.update({"AeEnable": False, "ExposureTime": min(self.exposure_us, period_us - 100),
+                                 "AnalogueGain": self.analogue_gain})
+            config = cam.create_video_configuration(
+                main={"size": (self.width, self.height), "format": "BGR888"},
+                sensor={"output_size": mode["size"], "bit_depth": mode["bit_depth"]},
+                buffer_count=self.buffer_count, controls=controls)
+            cam.configure(config)
+            cam.start()
+        except KioskError:
+            raise
+        except Exception as exc:  # libcamera raises RuntimeError/OSError variants with long texts
+            raise CameraError(f"the camera could not be started ({str(exc).splitlines()[0][:120]}); "
+                              "is another program using it?") from None
+        self._cam = cam
+
+    def read(self, timeout: float = 1.0) -> CameraFrame | None:
+        if self._cam is None:
+            raise CameraError("camera is not started")
+        try:
+            job = self._cam.capture_request(wait=False)
+            request = self._cam.wait(job, timeout=timeout)
+        except TimeoutError:
+            return None
+        except Exception as exc:
+            raise CameraError(f"the camera stopped sending frames ({str(exc)[:100]})") from None
+        try:
+            image = request.make_array("main")[:, :, :3]
+            t_ns = int(request.get_metadata()["SensorTimestamp"])  # same clock as time.monotonic_ns()
+        finally:
+            request.release()
+        frame = CameraFrame(self._index, t_ns, np.ascontiguousarray(self._fit(image)))
+        self._index += 1
+        return frame
+
+    def stop(self) -> None:
+        if self._cam is not None:
+            try:
+                self._cam.stop()
+            finally:
+                self._cam.close()
+                self._cam = None
+
+
+class V4L2Camera(Camera):
+    """A USB/V4L2 camera through OpenCV. Timestamps are taken on arrival (monotonic clock)."""
+
+    name = "v4l2"
+
+    def __init__(self, device: str = "/dev/video0", width: int = 640, height: int = 480, fps: float = 60):
+        super().__init__(width, height, fps)
+        self.device = device
+        self._cap = None
+        self._index = 0
+
+    def start(self) -> None:
+        import cv2
+
+        if self.device.startswith("/dev/") and not Path(self.device).exists():
+            raise CameraError(f"No camera at {self.device}: plug in the USB camera or set [camera] device")
+        target = int(self.device) if self.device.isdigit() else self.device
+        cap = cv2.VideoCapture(target, cv2.CAP_V4L2) if isinstance(target, str) else cv2.VideoCapture(target)
+        if not cap.isOpened():
+            raise CameraError(f"No camera found at {self.device}: check the USB cable or that no other program uses it")
+        cap.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter_fourcc(*"MJPG"))  # USB 2 needs MJPEG for high rates
+        cap.set(cv2.CAP_PROP_FRAME_WIDTH, self.width)
+        cap.set(cv2.CAP_PROP_FRAME_HEIGHT, self.height)
+        cap.set(cv2.CAP_PROP_FPS, self.fps)
+        cap.set(cv2.CAP_PROP_BUFFERSIZE, 2)
+        self._cap = cap
+
+    def read(self, timeout: float = 1.0) -> CameraFrame | None:
+        import cv2
+
+        if self._cap is None:
+            raise CameraError("camera is not started")
+        ok, bgr = self._cap.read()
+        t_ns = time.monotonic_ns()
+        if not ok or bgr is None:
+            raise CameraError(f"the camera at {self.device} stopped sending frames: check its cable")
+        rgb = cv2.cvtColor(self._fit(bgr), cv2.COLOR_BGR2RGB)
+        frame = CameraFrame(self._index, t_ns, rgb)
+        self._index += 1
+        return frame
+
+    def stop(self) -> None:
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None
+
+
+#: After a replayed jump the athlete stays on the mat this long, then is back on the box (the
+#: simulated mat opens at the same moment), so the next demo trial can start.
+REST_S = 1.5
+
+
+class _PacedCamera(Camera):
+    """Shared pacing for clip-like sources: hold the first frame until triggered, then play the
+    clip's frames at real speed with ``t_ns = origin + t``, hold the last frame for ``REST_S``,
+    then show the athlete back on the box."""
+
+    def __init__(self, width: int, height: int, fps: float, *, clock: Callable[[], int] = time.monotonic_ns,
+                 sleep: Callable[[float], None] = time.sleep, autoplay: bool = False):
+        super().__init__(width, height, fps)
+        self._clock = clock
+        self._sleep = sleep
+        self._index = 0
+        self._period_ns = int(round(1e9 / fps))
+        self._next_ns: int | None = None
+        self._triggered = threading.Event()
+        self._playing: list[Frame] | None = None
+        self._pos = 0
+        self._origin: int | None = None
+        self._hold: np.ndarray | None = None
+        self._rest_until: int | None = None
+        self._rest_image: np.ndarray | None = None
+        self.autoplay = autoplay
+        self.plays = 0
+
+    @abstractmethod
+    def _clip(self) -> list[Frame]:
+        """The frames of one jump, ``t`` in seconds from its start (already at the analysis size)."""
+
+    def trigger(self) -> None:
+        self._triggered.set()
+
+    def _wait_until(self, t_ns: int, timeout: float) -> bool:
+        delay = (t_ns - self._clock()) / 1e9
+        if delay > timeout:
+            return False
+        if delay > 0:
+            self._sleep(delay)
+        return True
+
+    def read(self, timeout: float = 1.0) -> CameraFrame | None:
+        if self._hold is None:
+            raise CameraError("camera is not started")
+        if self._next_ns is None:
+            self._next_ns = self._clock()
+        if self._playing is None and (self._triggered.is_set() or self.autoplay):
+            self._triggered.clear()
+            self._playing = self._clip()
+            self._pos = 0
+            self._origin = self._next_ns
+            self.plays += 1
+            if self.on_play is not None:
+                self.on_play(self._origin)
+        if self._playing is not None:
+            f = self._playing[self._pos]
+            t_ns = self._origin + int(round(f.t * 1e9))
+            image = f.image
+            self._pos += 1
+            if self._pos >= len(self._playing):
+                self._playing = None
+                self._rest_until = t_ns + int(REST_S * 1e9)
+                self._rest_image = image
+        elif self._rest_until is not None and self._next_ns < self._rest_until:
+            t_ns, image = self._next_ns, self._rest_image  # athlete still on the mat after landing
+        else:
+            self._rest_until = None
+            t_ns = self._next_ns
+            image = self._hold
+        if not self._wait_until(t_ns, timeout):
+            return None
+        self._next_ns = t_ns + self._period_ns
+        frame = CameraFrame(self._index, t_ns, image)
+        self._index += 1
+        return frame
+
+    def stop(self) -> None:
+        self._hold = None
+        self._playing = None
+
+
+class ReplayCamera(_PacedCamera):
+    """Plays a recorded clip (kiosk.media.open_source) at real speed with its own timestamps."""
+
+    name = "replay"
+
+    def __init__(self, path: str | Path, width: int = 640, height: int = 480, **kw):
+        from kiosk.media import open_source
+
+        self.path = Path(path)
+        info, frames = open_source(self.path)
+        if info.kind != "video":
+            raise CameraError(f"{self.path}: replay needs a video clip, not a still image")
+        self._frames: list[Frame] = []
+        super().__init__(width, height, info.fps or 30.0, **kw)
+        for f in frames:
+            self._frames.append(Frame(f.index, f.t, self._fit(f.image)))
+        if not self._frames:
+            raise CameraError(f"{self.path}: clip has no frames")
+
+    def _clip(self) -> list[Frame]:
+        return self._frames
+
+    def start(self) -> None:
+        self._hold = self._frames[0].image
+
+
+class SyntheticCamera(_PacedCamera):
+    """The synthetic athlete, rendered live from kiosk.synth (a new jump per trigger)."""
+
+    name = "synthetic"
+
+    def __init__(self, width: int = 640, height: int = 480, fps: float = 120, *, seed: int = 0,
+                 render: Callable[[int], Iterator[Frame]] | None = None, **kw):
+        super().__init__(width, height, fps, **kw)
+        self.seed = seed
+        self._render = render
+        self.last_mat_edges: list = []
+
+    def _default_render(self, seed: int) -> list[Frame]:
+        try:
+            from kiosk.synth import render_trial  # type: ignore[attr-defined]
+        except ImportError:
+            raise CameraError("the synthetic athlete (kiosk.synth) is not available in this build") from None
+        frames, edges = render_trial(seed=seed, width=self.width, height=self.height, fps=self.fps)
+        self.last_mat_edges = list(edges)
+        return list(frames)
+
+    def _clip(self) -> list[Frame]:
+        frames = list(self._render(self.seed)) if self._render else self._default_render(self.seed)
+        self.seed += 1
+        return [Frame(f.index, f.t, self._fit(f.image)) for f in frames]
+
+    def start(self) -> None:
+        first = self._clip()
+        self.seed -= 1  # the held standing frame comes from the jump that plays next
+        self._hold = first[0].image
+
+
+def open_camera(config) -> Camera:  # config: kiosk.config.Config
+    """The camera the station config names."""
+    cam = config.camera
+    if cam.source == "picamera2":
+        return Picamera2Camera(cam.width, cam.height, cam.fps, exposure_us=cam.exposure_us,
+                               analogue_gain=cam.analogue_gain)
+    if cam.source == "v4l2":
+        return V4L2Camera(cam.device, cam.width, cam.height, cam.fps)
+    if cam.source == "replay":
+        if not cam.replay_path:
+            raise CameraError("[camera] source = \"replay\" needs replay_path: the clip to play")
+        return ReplayCamera(cam.replay_path, cam.width, cam.height)
+    return SyntheticCamera(cam.width, cam.height, cam.fps)
