@@ -1,0 +1,137 @@
+"""``jumpkiosk serve`` (the station on its hardware) and ``jumpkiosk demo`` (no Pi needed).
+
+Both run everything in ONE process: the camera and the GPIO pins have one owner, so the web
+server (waitress, threads) and the station runtime share it. waitress serves from a background
+thread; the main thread is the supervision loop that feeds the systemd watchdog only while the
+runtime still answers, so a hung camera or a deadlock gets the service restarted.
+
+``demo`` swaps in the replay camera, the simulated mat and the synthetic athlete's demo clips
+(rendered into the state folder on first use, with progress in the terminal), so the whole
+station runs on a fresh laptop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+#: waitress worker threads: SSE streams (one per open station page) each hold one while open.
+THREADS = 12
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    for name, help_text in (("serve", "run the station: touch UI, coach pages and API, on this device's camera and mat"),
+                            ("demo", "run the station with a replayed synthetic athlete and a simulated mat (no Pi needed)")):
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("--host", help="address to listen on (default: [web] host)")
+        p.add_argument("--port", type=int, help="TCP port (default: [web] port); 0 picks a free one")
+        p.set_defaults(func=run, demo=(name == "demo"))
+
+
+def demo_config(config: Any, clips: dict[str, Path]) -> Any:
+    """The config with the replay camera and the simulated mat on the demo clips."""
+    from kiosk.config import replace
+
+    cfg = replace(config, "camera", source="replay", replay_path=str(clips["trials"]))
+    return replace(cfg, "mat", kind="simulated", pin_factory="mock")
+
+
+def prepare_demo(config: Any) -> tuple[Any, dict[str, Path]]:
+    """Render the demo clips into ``<state dir>/demo`` if missing (slow once, then cached)."""
+    from kiosk.store.db import state_dir
+    from kiosk.synth.demo import ensure_demo_clips
+
+    folder = state_dir(config) / "demo"
+    print(f"jumpkiosk demo: demo clips in {folder} (rendered on first use)", flush=True)
+    clips = ensure_demo_clips(folder)
+    return demo_config(config, clips), clips
+
+
+def run(args: argparse.Namespace) -> int:
+    from kiosk.config import load_config, replace
+
+    config = load_config(args.config)
+    if args.host is not None:
+        config = replace(config, "web", host=args.host)
+    if args.port is not None and args.port != 0:
+        config = replace(config, "web", port=args.port)
+    howto = None
+    if args.demo:
+        config, clips = prepare_demo(config)
+        howto = clips.get("howto")
+    return serve(config, port_override=args.port, howto_clip=howto, demo=args.demo)
+
+
+def serve(config: Any, *, port_override: int | None = None, howto_clip: Path | None = None, demo: bool = False) -> int:
+    """Start runtime + web app, serve until SIGTERM/SIGINT, then stop both cleanly."""
+    from waitress.server import create_server
+
+    from kiosk.station.runtime import StationRuntime
+    from kiosk.store import Store
+    from kiosk.web import create_app
+
+    watchdog = _watchdog()
+    store = Store.for_config(config)
+    runtime = StationRuntime.from_config(config, store=store) if _takes_store() else StationRuntime.from_config(config)
+    app = create_app(config, runtime, store=store)
+    if howto_clip is not None:
+        app.config["STATION_HOWTO_CLIP"] = str(howto_clip)
+    port = 0 if port_override == 0 else config.web.port
+    server = create_server(app, host=config.web.host, port=port, threads=THREADS, ident="jumpkiosk",
+                           channel_timeout=60, connection_limit=64)
+    bound = server.effective_port  # type: ignore[union-attr]
+    host = config.web.host
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    stop = threading.Event()
+    _on_signals(stop)
+    runtime.start_threads() if hasattr(runtime, "start_threads") else None
+    thread = threading.Thread(target=server.run, name="waitress", daemon=True)
+    thread.start()
+    mode = "demo" if demo else "station"
+    print(f"jumpkiosk {mode}: open http://{shown}:{bound}/ (coach pages: /coach)", flush=True)
+    if watchdog is not None:
+        watchdog.ready(f"serving on {host}:{bound}")
+    try:
+        while not stop.wait(1.0):
+            if not thread.is_alive():
+                print("jumpkiosk: the web server stopped", file=sys.stderr)
+                return 1
+            if watchdog is not None:
+                runtime.snapshot()  # hangs here (no ping) if the runtime is deadlocked
+                watchdog.ping()
+    finally:
+        if watchdog is not None:
+            watchdog.stopping("shutting down")
+        server.close()
+        runtime.close()
+        store.close()
+    return 0
+
+
+def _takes_store() -> bool:
+    import inspect
+
+    from kiosk.station.runtime import StationRuntime
+
+    return "store" in inspect.signature(StationRuntime.from_config).parameters
+
+
+def _watchdog() -> Any:
+    """The ops engineer's sd_notify watchdog when it is installed; None on a plain laptop."""
+    try:
+        from kiosk.sdnotify import Watchdog
+    except ModuleNotFoundError:
+        return None
+    return Watchdog()
+
+
+def _on_signals(stop: threading.Event) -> None:
+    def handler(signum: int, frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)

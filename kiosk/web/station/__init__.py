@@ -1,0 +1,279 @@
+"""The station blueprint: the athlete's self-service touch UI, its live feeds, and ``/healthz``.
+
+One page (``/``) holds every screen; ``static/app.js`` renders whichever one the runtime's state
+calls for, fed by server-sent events (``/station/events``, one runtime ``wait_for_change`` per
+open stream) with polling of ``/station/state`` as the fallback. The page only ever receives
+:func:`kiosk.web.station.view.station_view` output: the current athlete's first name and this
+session's results, never anybody else's.
+
+Station routes answer the kiosk (the browser on the Pi itself) only; the auth module decides
+who that is, and everybody else is sent to the coach login. ``/healthz`` is open and carries no
+personal data, so a supervisor or a coach's monitor can poll it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from flask import Blueprint, Response, abort, current_app, jsonify, redirect, render_template, request, url_for
+
+from kiosk.web.station import checkin, media
+from kiosk.web.station.view import station_view
+
+bp = Blueprint("station", __name__, template_folder="templates", static_folder="static",
+               static_url_path="/station/static")
+
+#: Longest a single SSE response stays open; the browser reconnects by itself. Bounded so a
+#: vanished client cannot hold a server thread for long.
+SSE_MAX_S = 55.0
+SSE_WAIT_S = 10.0
+_STARTED = time.monotonic()
+
+
+# --- plumbing --------------------------------------------------------------------------------
+
+def _runtime() -> Any:
+    rt = current_app.extensions.get("station_runtime")
+    if rt is None:
+        abort(503, "no station runtime in this server (coach-only mode)")
+    return rt
+
+
+def _config() -> Any:
+    """The config file with the coach Settings overrides (trials, thresholds) applied."""
+    from kiosk.web import get_config
+
+    return get_config()
+
+
+def _is_kiosk() -> bool:
+    """Is this request from the station's own screen? The auth module decides; it is the one
+    place that knows about proxies and localhost."""
+    from kiosk.web import auth
+
+    return bool(auth.is_kiosk_request())
+
+
+def _csrf_token() -> str:
+    from kiosk.web import auth
+
+    return str(auth.csrf_token())
+
+
+@bp.before_request
+def _kiosk_only() -> Any:
+    if request.endpoint in ("station.healthz", "station.static"):
+        return None
+    if not _is_kiosk():
+        # Not the touchscreen: the station's screens are not for the LAN; coaches log in.
+        return redirect(url_for("coach.login", next=request.path if request.method == "GET" else None))
+    return None  # CSRF on POSTs is checked app-wide by kiosk.web.auth
+
+
+def _tracker() -> checkin.SessionTracker:
+    return current_app.extensions.setdefault("station_tracker", checkin.SessionTracker())
+
+
+def _view(snapshot: dict) -> dict:
+    cfg = _config()
+    tracker = _tracker()
+    tracker.observe(snapshot)
+    results = tracker.results()
+    result_media = media.urls_for(snapshot) if snapshot.get("state") == "result" else None
+    athlete = snapshot.get("athlete") if isinstance(snapshot.get("athlete"), dict) else {}
+
+    def summarize(trials: list[dict]) -> dict:
+        from kiosk.analysis.result import TrialResult
+        from kiosk.analysis.session import summarize_session
+
+        return summarize_session([TrialResult.from_json(t) for t in trials], thresholds=cfg.scoring,
+                                 sex=athlete.get("sex"), trials_needed=cfg.session.trials).to_json()
+
+    return station_view(snapshot, thresholds=cfg.scoring, trials_per_session=cfg.session.trials,
+                        guidance=_guidance, session_results=results, media=result_media, summarize=summarize)
+
+
+def _guidance(result: dict) -> dict | None:
+    from kiosk.analysis.guidance import guidance_for
+
+    g = guidance_for(result)
+    return g if isinstance(g, dict) else (g.to_json() if hasattr(g, "to_json") else None)
+
+
+# --- pages -----------------------------------------------------------------------------------
+
+@bp.get("/")
+def index() -> str:
+    cfg = _config()
+    boot = {
+        "idle_timeout_s": cfg.web.idle_timeout_s,
+        "allow_quick_add": cfg.web.allow_quick_add,
+        "trials": cfg.session.trials,
+        "station_name": cfg.station.name,
+    }
+    # "<" escaped so no configured name can close the <script> block the JSON sits in
+    boot_json = json.dumps(boot).replace("<", "\\u003c")
+    return render_template("station/index.html", boot=boot_json, csrf_token=_csrf_token(),
+                           station_name=cfg.station.name)
+
+
+@bp.get("/station/state")
+def state() -> Response:
+    return _nocache(jsonify(_view(_runtime().snapshot())))
+
+
+@bp.get("/station/events")
+def events() -> Response:
+    """Server-sent events: one ``state`` event per runtime change, comment pings in between."""
+    rt = _runtime()
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    try:
+        since = int(request.args.get("since", "-1"))
+    except ValueError:
+        since = -1
+
+    def stream() -> Iterator[str]:
+        with app.app_context():
+            deadline = time.monotonic() + SSE_MAX_S
+            snap = rt.snapshot()
+            yield "retry: 1000\n\n"
+            if snap.get("seq") != since:
+                yield _sse(_view(snap))
+            seq = snap.get("seq", 0)
+            while time.monotonic() < deadline:
+                snap = rt.wait_for_change(seq, SSE_WAIT_S)
+                if snap.get("seq") == seq:
+                    yield ": ping\n\n"
+                    continue
+                seq = snap.get("seq", 0)
+                yield _sse(_view(snap))
+
+    resp = Response(stream(), mimetype="text/event-stream")
+    resp.headers["Cache-Control"] = "no-store"
+    resp.headers["X-Accel-Buffering"] = "no"
+    return resp
+
+
+def _sse(view: dict) -> str:
+    return f"id: {view.get('seq', 0)}\nevent: state\ndata: {json.dumps(view, separators=(',', ':'))}\n\n"
+
+
+@bp.get("/station/preview.jpg")
+def preview() -> Response:
+    """The latest downscaled camera JPEG with the skeleton drawn; 204 when none is ready.
+
+    It only reads what the runtime already encoded, so polling it never slows the capture."""
+    jpeg = _runtime().preview_jpeg()
+    if not jpeg:
+        return Response(status=204, headers={"Cache-Control": "no-store"})
+    return Response(jpeg, mimetype="image/jpeg", headers={"Cache-Control": "no-store"})
+
+
+@bp.get("/station/howto/<int:index>.jpg")
+def howto_frame(index: int) -> Response:
+    frames = media.howto_frames(current_app)
+    if not frames or not 0 <= index < len(frames):
+        abort(404)
+    return Response(frames[index], mimetype="image/jpeg", headers={"Cache-Control": "max-age=3600"})
+
+
+@bp.get("/station/howto.json")
+def howto_index() -> Response:
+    frames = media.howto_frames(current_app)
+    return _nocache(jsonify({"count": len(frames or []), "fps": media.HOWTO_FPS}))
+
+
+@bp.get("/station/result/<int:seq>/<name>.jpg")
+def result_image(seq: int, name: str) -> Response:
+    """Freeze-frame (``freeze``) or slow-motion replay frame (``replay-N``) of the last trial."""
+    jpeg = media.result_jpeg(_runtime().snapshot(), seq, name)
+    if jpeg is None:
+        abort(404)
+    return Response(jpeg, mimetype="image/jpeg", headers={"Cache-Control": "no-store"})
+
+
+# --- actions ---------------------------------------------------------------------------------
+
+@bp.get("/station/roster")
+def roster() -> Response:
+    """Names matching what the athlete typed (2+ letters), for the check-in picker: no results."""
+    q = request.args.get("q", "")
+    return _nocache(jsonify({"athletes": checkin.search_roster(_store(), q)}))
+
+
+@bp.post("/station/check-in")
+def check_in() -> Response:
+    data = request.get_json(silent=True) or {}
+    if not data.get("consent"):
+        return _error("Please tick the consent box first.", 400)
+    cfg = _config()
+    athlete = checkin.resolve_athlete(_store(), data, allow_quick_add=cfg.web.allow_quick_add)
+    _tracker().reset()
+    _runtime().check_in(athlete)
+    return _nocache(jsonify(_view(_runtime().snapshot())))
+
+
+@bp.post("/station/start")
+def start() -> Response:
+    _runtime().start()
+    return _nocache(jsonify({"ok": True}))
+
+
+@bp.post("/station/cancel")
+def cancel() -> Response:
+    """End the athlete's visit: runtime back to idle, and the session view forgotten (privacy)."""
+    _runtime().cancel()
+    _tracker().reset()
+    return _nocache(jsonify({"ok": True}))
+
+
+@bp.errorhandler(checkin.CheckInError)
+def _checkin_error(exc: Exception) -> Response:
+    return _error(str(exc), 400)
+
+
+def _store() -> Any:
+    store = current_app.extensions.get("kiosk_store")
+    if store is None:
+        abort(503, "no results store")
+    return store
+
+
+def _error(message: str, status: int) -> Response:
+    resp = jsonify({"error": message})
+    resp.status_code = status
+    return resp
+
+
+def _nocache(resp: Response) -> Response:
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+# --- health ----------------------------------------------------------------------------------
+
+@bp.get("/healthz")
+def healthz() -> Response:
+    """Liveness for systemd/ops: runtime state and fault kind only, no names, no results."""
+    rt = current_app.extensions.get("station_runtime")
+    body: dict[str, Any] = {"status": "ok", "uptime_s": round(time.monotonic() - _STARTED, 1)}
+    if rt is not None:
+        try:
+            snap = rt.snapshot()
+        except Exception as exc:  # noqa: BLE001 - health must answer whatever broke
+            body.update(status="error", runtime="unavailable", detail=type(exc).__name__)
+        else:
+            fault = snap.get("fault")
+            body["state"] = snap.get("state")
+            if fault:
+                body["status"] = "fault"
+                body["fault"] = (fault.get("kind") if isinstance(fault, dict) else None) or "fault"
+    else:
+        body["runtime"] = "none"
+    code = 200 if body["status"] == "ok" else 503
+    resp = jsonify(body)
+    resp.status_code = code
+    return _nocache(resp)
