@@ -97,7 +97,13 @@ def _view(snapshot: dict) -> dict:
 
 
 def _guidance(result: dict) -> dict | None:
-    from kiosk.analysis.guidance import guidance_for
+    """What it means / exercises / when to see a professional, from the analysis' guidance data."""
+    try:
+        from kiosk.analysis.guidance import guidance_for
+    except ModuleNotFoundError as exc:  # a build without the guidance data: the numbers still show
+        if exc.name != "kiosk.analysis.guidance":
+            raise
+        return None
 
     g = guidance_for(result)
     return g if isinstance(g, dict) else (g.to_json() if hasattr(g, "to_json") else None)

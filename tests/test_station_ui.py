@@ -1,0 +1,294 @@
+"""The station blueprint and its view model, through Flask's test client.
+
+The runtime here is the real trial state machine behind the runtime's method names (a few lines
+below), so the states, prompts and counters the UI sees are the ones the station produces. The
+end-to-end run with the real runtime, real MoveNet and real Chromium is tests/e2e.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kiosk.config import config_from_dict
+from kiosk.station.statemachine import AnalysisDone, AnalysisStarted, CheckIn, Fault, FaultCleared, MatChanged, Start, StateMachine, Tick
+
+for _mod in ("kiosk.web.coach", "kiosk.web.api"):
+    pytest.importorskip(_mod, reason="create_app registers the coach and API blueprints; not in this build yet")
+
+from kiosk.store import Store  # noqa: E402
+from kiosk.web import create_app  # noqa: E402
+from kiosk.web.station.view import legs_view, station_view  # noqa: E402
+
+LOCAL = {"REMOTE_ADDR": "127.0.0.1"}
+REMOTE = {"REMOTE_ADDR": "192.168.1.50"}
+
+
+def trial_json(verdict: str, disp: float, peak: float = 9.0) -> dict:
+    leg = {"fppa_ic": 2.0, "fppa_peak": peak, "fppa_peak_flexion": peak, "valgus_displacement": disp,
+           "static_fppa": 1.0, "peak_fppa_s": 0.61, "peak_fppa_frame": 73}
+    return {"verdict": verdict, "reasons": [f"reason for {verdict}"], "findings": [], "borderline": False, "refer": False,
+            "events": {"initial_contact_s": 0.5}, "legs": {"left": dict(leg), "right": dict(leg)},
+            "kasr_peak": 0.9, "jump": {"jump_height_m": 0.31, "contact_time_s": 0.25}, "sex": None,
+            "scoring_version": "test"}
+
+
+class MachineRuntime:
+    """The real StateMachine behind the StationRuntime method names, with a change counter."""
+
+    def __init__(self) -> None:
+        self.sm = StateMachine(trials_total=3)
+        self.seq = 0
+        self.cond = threading.Condition()
+        self.preview: bytes | None = None
+
+    def _apply(self, ev: object) -> None:
+        with self.cond:
+            self.sm.handle(ev, 0)
+            self.seq += 1
+            self.cond.notify_all()
+
+    def snapshot(self) -> dict:
+        with self.cond:
+            return {**self.sm.snapshot(), "seq": self.seq}
+
+    def wait_for_change(self, seq: int, timeout: float) -> dict:
+        with self.cond:
+            self.cond.wait_for(lambda: self.seq != seq, timeout)
+            return {**self.sm.snapshot(), "seq": self.seq}
+
+    def check_in(self, athlete: dict) -> None:
+        self._apply(CheckIn(athlete))
+
+    def start(self) -> None:
+        self._apply(Start())
+
+    def cancel(self) -> None:
+        from kiosk.station.statemachine import Cancel
+        self._apply(Cancel())
+
+    def preview_jpeg(self) -> bytes | None:
+        return self.preview
+
+    def finish(self, verdict: str, disp: float) -> None:
+        """Drive a trial from Start to a result, as the runtime does after a landing."""
+        if self.sm.mat_pressed:              # the last athlete steps off the mat
+            self._apply(MatChanged(False, 10**9))
+        self._apply(Start())
+        self._apply(Tick(10**10))          # countdown over -> awaiting landing
+        for i, pressed in enumerate((True, False, True)):   # contact, take-off, second landing
+            self._apply(MatChanged(pressed, 10**10 + (i + 1) * 10**8))
+        self._apply(AnalysisStarted())
+        self._apply(AnalysisDone(verdict, trial_json(verdict, disp)))
+
+
+@pytest.fixture()
+def env(tmp_path: Path):
+    cfg = config_from_dict({"station": {"state_dir": str(tmp_path), "name": "Gym </script> A"},
+                            "web": {"secret_key": "k" * 32, "idle_timeout_s": 30}})
+    store = Store(tmp_path)
+    rt = MachineRuntime()
+    app = create_app(cfg, rt, store=store)
+    store.add_athlete("Alice Example", athlete_number="17", sex="female", team="U16", notes="knee op 2024")
+    store.add_athlete("Alina Other", athlete_number="18", team="U16")
+    store.add_athlete("Bob Third", athlete_number="19")
+    client = app.test_client()
+    client.environ_base.update(LOCAL)
+    page = client.get("/")
+    token = re.search(r'name="csrf-token" content="([^"]+)"', page.get_data(as_text=True)).group(1)
+    yield app, client, rt, store, token
+    store.close()
+
+
+def post(client, url: str, token: str, body: dict | None = None):
+    return client.post(url, json=body or {}, headers={"X-CSRF-Token": token})
+
+
+def test_page_is_self_contained_and_escapes_station_name(env) -> None:
+    app, client, *_ = env
+    html = client.get("/").get_data(as_text=True)
+    # offline: every script, style and image is served by the station itself
+    assert not re.search(r'(src|href)="(https?:)?//', html)
+    boot = html.split('id="boot" type="application/json">')[1].split("</script>")[0]
+    assert json.loads(boot)["station_name"] == "Gym </script> A"   # the name cannot end the script early
+    for name in ("app.js", "app.css", "icon.svg"):
+        body = client.get(f"/station/static/{name}").get_data(as_text=True).replace("http://www.w3.org/2000/svg", "")
+        assert "http://" not in body and "https://" not in body and "//cdn" not in body, name
+
+
+def test_station_pages_redirect_other_addresses_to_coach_login(env) -> None:
+    app, client, *_ = env
+    for path in ("/", "/station/state", "/station/roster?q=al", "/station/preview.jpg"):
+        r = client.get(path, environ_base=REMOTE)
+        assert r.status_code == 302 and "/coach/login" in r.headers["Location"], path
+    assert client.get("/station/state").status_code == 200
+
+
+def test_posts_need_the_csrf_token(env) -> None:
+    app, client, rt, store, token = env
+    assert client.post("/station/start", json={}).status_code == 400
+    assert post(client, "/station/start", token).status_code == 200
+
+
+def test_roster_needs_two_letters_and_shows_names_only(env) -> None:
+    app, client, *_ = env
+    assert client.get("/station/roster?q=a").get_json() == {"athletes": []}
+    found = client.get("/station/roster?q=ali").get_json()["athletes"]
+    assert sorted(a["name"] for a in found) == ["Alice Example", "Alina Other"]
+    assert all(set(a) <= {"id", "name", "number"} for a in found)
+    text = json.dumps(found)
+    assert "U16" not in text and "knee op" not in text and "female" not in text
+
+
+def test_check_in_by_number_consent_and_quick_add(env) -> None:
+    app, client, rt, store, token = env
+    r = post(client, "/station/check-in", token, {"number": "17"})
+    assert r.status_code == 400 and "consent" in r.get_json()["error"]
+    r = post(client, "/station/check-in", token, {"number": "99", "consent": True})
+    assert r.status_code == 400 and "99" in r.get_json()["error"]
+    view = post(client, "/station/check-in", token, {"number": "17", "consent": True}).get_json()
+    assert view["state"] == "ready" and view["athlete"] == {"name": "Alice"}
+    assert rt.sm.athlete["id"] == 1 and rt.sm.athlete["sex"] == "female"   # the runtime gets the record
+    view = post(client, "/station/check-in", token, {"new_name": "  Zed   New ", "consent": True}).get_json()
+    assert view["athlete"] == {"name": "Zed"}
+    assert any(a["display_name"] == "Zed New" for a in store.list_athletes())
+
+
+def test_quick_add_refused_when_switched_off(tmp_path: Path) -> None:
+    cfg = config_from_dict({"station": {"state_dir": str(tmp_path)}, "web": {"allow_quick_add": False}})
+    store = Store(tmp_path)
+    app = create_app(cfg, MachineRuntime(), store=store)
+    client = app.test_client()
+    client.environ_base.update(LOCAL)
+    html = client.get("/").get_data(as_text=True)
+    token = re.search(r'name="csrf-token" content="([^"]+)"', html).group(1)
+    assert '"allow_quick_add": false' in html
+    r = post(client, "/station/check-in", token, {"new_name": "Zed", "consent": True})
+    assert r.status_code == 400 and "coach" in r.get_json()["error"]
+    assert store.list_athletes() == []
+    store.close()
+
+
+def test_session_view_holds_only_this_visit_and_is_wiped_on_cancel(env) -> None:
+    app, client, rt, store, token = env
+    post(client, "/station/check-in", token, {"number": "18", "consent": True})
+    rt.finish("FLAG", 14.0)
+    v = client.get("/station/state").get_json()
+    assert v["state"] == "result" and v["result"]["verdict"] == "FLAG"
+    assert v["trial"]["label"] == "Jump 1 of 3" and v["trial"]["next_label"] == "Next jump (2 of 3)"
+    assert [t["verdict"] for t in v["session"]["trials"]] == ["FLAG"]
+    # The next athlete checks in: nothing of Alina's visit is left in what the screen gets.
+    post(client, "/station/check-in", token, {"number": "17", "consent": True})
+    v = client.get("/station/state").get_json()
+    assert v["session"]["trials"] == [] and v["result"] is None and "Alina" not in json.dumps(v)
+    for verdict, disp in (("PASS", 2.0), ("RETAKE", 0.0), ("PASS", 3.0), ("PASS", 1.0)):
+        rt.finish(verdict, disp)
+        v = client.get("/station/state").get_json()   # the page reads every result (SSE)
+        assert v["result"]["verdict"] == verdict
+    assert [t["verdict"] for t in v["session"]["trials"]] == ["PASS", "RETAKE", "PASS", "PASS"]
+    assert v["session"]["complete"] and v["session"]["verdict"] == "PASS" and v["session"]["valid"] == 3
+    assert post(client, "/station/cancel", token).status_code == 200
+    v = client.get("/station/state").get_json()
+    assert v["athlete"] is None and v["session"] is None and v["result"] is None
+
+
+def test_view_never_carries_identifiers() -> None:
+    from kiosk.analysis.thresholds import Thresholds
+
+    snap = {"state": "result", "seq": 4, "athlete": {"id": 7, "display_name": "Chris Private", "athlete_number": "55",
+                                                      "team": "A", "notes": "secret", "sex": "male"},
+            "last_result": trial_json("PASS", 1.0), "attempts": 1, "valid_trials": 1, "trial": "1 of 3"}
+    v = station_view(snap, thresholds=Thresholds(), trials_per_session=3, session_results=[snap["last_result"]])
+    text = json.dumps(v)
+    for secret in ("Private", "55", "secret", '"id"', "male"):
+        assert secret not in text
+    assert v["athlete"] == {"name": "Chris"}
+
+
+def test_leg_ranges_follow_sex_and_borderline() -> None:
+    from kiosk.analysis.thresholds import Thresholds
+
+    th = Thresholds()
+    res = trial_json("FLAG", 11.0, peak=11.0)
+    female = legs_view(res, th, "female")["left"]["metrics"]
+    male = legs_view(res, th, "male")["left"]["metrics"]
+    assert female[0]["high"] == th.peak_fppa_female_deg and female[0]["status"] == "borderline"
+    assert male[0]["high"] == th.peak_fppa_male_deg and male[0]["status"] == "out"
+    assert female[1]["status"] == "out"                 # 11.0 against the 10.6 deg limit
+    res["legs"]["left"]["valgus_displacement"] = 2.0
+    assert legs_view(res, th, None)["left"]["metrics"][1]["status"] == "ok"
+
+
+def test_fault_screen_and_healthz(env) -> None:
+    app, client, rt, store, token = env
+    post(client, "/station/check-in", token, {"number": "17", "consent": True})
+    h = client.get("/healthz", environ_base=REMOTE)
+    assert h.status_code == 200 and h.get_json()["status"] == "ok" and "Alice" not in h.get_data(as_text=True)
+    rt._apply(Fault("camera", "camera: no frames for 2 s"))
+    v = client.get("/station/state").get_json()
+    assert v["fault"]["kind"] == "camera" and "camera" in v["fault"]["title"].lower()
+    h = client.get("/healthz", environ_base=REMOTE)
+    assert h.status_code == 503 and h.get_json()["status"] == "fault"
+    assert "Alice" not in h.get_data(as_text=True)
+    rt._apply(FaultCleared("camera"))
+    assert client.get("/station/state").get_json()["fault"] is None
+    assert client.get("/healthz").status_code == 200
+
+
+def test_preview_passes_latest_jpeg_or_204(env) -> None:
+    app, client, rt, *_ = env
+    assert client.get("/station/preview.jpg").status_code == 204
+    rt.preview = b"\xff\xd8jpeg\xff\xd9"
+    r = client.get("/station/preview.jpg")
+    assert r.status_code == 200 and r.data == rt.preview and r.headers["Cache-Control"] == "no-store"
+
+
+def test_events_stream_sends_the_current_state_then_changes(env) -> None:
+    app, client, rt, store, token = env
+    resp = client.get("/station/events?since=-1", buffered=False)
+    chunks = iter(resp.response)
+    first = ""
+    while "event: state" not in first:
+        first = next(chunks).decode()
+    data = json.loads(first.split("data: ", 1)[1].split("\n")[0])
+    assert data["state"] == "idle"
+    threading.Timer(0.05, lambda: rt.check_in({"id": 3, "display_name": "Bob Third"})).start()
+    nxt = ""
+    while "event: state" not in nxt:
+        nxt = next(chunks).decode()
+    assert json.loads(nxt.split("data: ", 1)[1].split("\n")[0])["state"] == "ready"
+    resp.close()
+
+
+def test_freeze_frame_labels_sit_on_the_athletes_own_side() -> None:
+    from kiosk.keypoints import KP
+    from kiosk.overlay import LEFT_COLOR, RIGHT_COLOR
+    from kiosk.web.station.media import annotate_peak
+
+    img = np.zeros((480, 640, 3), np.uint8)
+    kps = np.zeros((17, 3), np.float32)
+    # Frontal, unmirrored: the athlete's left leg is on the image's right.
+    for side, x in (("left", 400), ("right", 240)):
+        kps[KP[f"{side}_hip"]] = (x, 200, 0.9)
+        kps[KP[f"{side}_knee"]] = (x - 20 if side == "left" else x + 20, 300, 0.9)
+        kps[KP[f"{side}_ankle"]] = (x, 400, 0.9)
+    out = annotate_peak(img, kps, {"left": 12.0, "right": 12.0})
+    right_half, left_half = out[:, 320:], out[:, :320]
+
+    def has(color: tuple[int, int, int], part: np.ndarray) -> bool:
+        return bool((np.abs(part.astype(int) - color).sum(axis=2) < 30).sum() > 50)
+
+    assert has(LEFT_COLOR, right_half) and not has(LEFT_COLOR, left_half)
+    assert has(RIGHT_COLOR, left_half) and not has(RIGHT_COLOR, right_half)
+
+
+def test_demo_config_uses_replay_and_simulated_mat() -> None:
+    from kiosk.commands.serve import demo_config
+
+    cfg = demo_config(config_from_dict({}), {"trials": Path("clips/demo")})
+    assert cfg.camera.source == "replay" and cfg.camera.replay_path.endswith("demo") and cfg.mat.kind == "simulated"
