@@ -223,25 +223,41 @@ def session_medians(trials: list[dict]) -> dict[str, float | None]:
     return out
 
 
-def session_rows(store: Store, start: str, end: str, tz: tzinfo | None, *, athlete_id: int | None = None,
-                 team: str | None = None) -> list[list[str]]:
+def session_records(store: Store, start: str, end: str, *, athlete_id: int | None = None,
+                    team: str | None = None) -> list[dict[str, Any]]:
+    """Sessions started in [start, end) with their athlete, trial counts and per-metric medians."""
     sessions = store.sessions_between(start, end, athlete_id=athlete_id, team=team)
     by_session: dict[int, list[dict]] = {}
     if sessions:
         first = min(s["started_at"] for s in sessions)
         for t in store.trials_between(first, "9999", athlete_id=athlete_id, team=team):
             by_session.setdefault(t["session_id"], []).append(t)
-    rows = []
+    out = []
     for s in sessions:
         trials = by_session.get(s["id"], [])
-        med = session_medians(trials)
-        started_local = local_time(s["started_at"], tz)
+        out.append({
+            "session_id": s["id"], "started_at": s["started_at"], "ended_at": s["ended_at"],
+            "station": s["station_name"], "verdict": s["verdict"],
+            "athlete": {"id": s["athlete_id"], "display_name": s["display_name"], "athlete_number": s["athlete_number"],
+                        "team": s["team"], "sex": s["sex"], "birth_year": s["birth_year"]},
+            "trials": len(trials), "valid_trials": sum(t["verdict"] != "RETAKE" for t in trials),
+            "flagged_trials": sum(t["verdict"] == "FLAG" for t in trials),
+            "medians": session_medians(trials), "summary": s["summary"],
+        })
+    return out
+
+
+def session_rows(store: Store, start: str, end: str, tz: tzinfo | None, **filters: Any) -> list[list[str]]:
+    rows = []
+    for r in session_records(store, start, end, **filters):
+        a = r["athlete"]
+        started_local = local_time(r["started_at"], tz)
         rows.append([
-            str(s["id"]), s["started_at"], s["ended_at"] or "", started_local.isoformat(timespec="seconds") if started_local else "",
-            safe_text(s["station_name"]), str(s["athlete_id"]), safe_text(s["athlete_number"]), safe_text(s["display_name"]),
-            safe_text(s["team"]), s["sex"] or "", s["verdict"] or "", str(len(trials)),
-            str(sum(t["verdict"] != "RETAKE" for t in trials)), str(sum(t["verdict"] == "FLAG" for t in trials)),
-            *[_num(med[name], digits) for name, _, digits in _SESSION_METRICS],
+            str(r["session_id"]), r["started_at"], r["ended_at"] or "",
+            started_local.isoformat(timespec="seconds") if started_local else "",
+            safe_text(r["station"]), str(a["id"]), safe_text(a["athlete_number"]), safe_text(a["display_name"]),
+            safe_text(a["team"]), a["sex"] or "", r["verdict"] or "", str(r["trials"]), str(r["valid_trials"]),
+            str(r["flagged_trials"]), *[_num(r["medians"][name], digits) for name, _, digits in _SESSION_METRICS],
         ])
     return rows
 

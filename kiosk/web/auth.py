@@ -1,0 +1,210 @@
+"""Who is asking: a logged-in coach, the station's own touchscreen, an API token, or nobody.
+
+The model is OctoPrint's: the touchscreen browser on the station itself (a request from
+localhost) is a limited *kiosk* identity for the station pages; everyone else logs in. Coach
+pages need a coach login everywhere, localhost included, because the touchscreen stands in a
+public gym. The JSON API takes a per-coach bearer token instead of the cookie.
+
+Every state-changing request (POST/PUT/PATCH/DELETE) must carry the session's CSRF token in a
+``csrf_token`` form field or an ``X-CSRF-Token`` header; templates get it from ``csrf_token()``.
+Bearer-token API calls are exempt: they carry no cookie a third-party page could ride on.
+Logins are rate limited per username and address, recorded in the database so a restart does
+not reset the count.
+"""
+
+from __future__ import annotations
+
+import functools
+import hmac
+import secrets
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from flask import Flask, abort, current_app, g, redirect, request, session, url_for
+from flask.sessions import SecureCookieSessionInterface
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+LOCAL_ADDRESSES = ("127.0.0.1", "::1", "::ffff:127.0.0.1")
+UNSAFE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+CSRF_FAILED = "The form expired or did not come from this station. Reload the page and try again."
+
+
+class SessionInterface(SecureCookieSessionInterface):
+    """Signed cookie session whose cookie is marked Secure whenever the request came over https."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return bool(app.config.get("SESSION_COOKIE_SECURE")) or request.is_secure
+
+
+def init_app(app: Flask) -> None:
+    app.session_interface = SessionInterface()
+    app.config.update(SESSION_COOKIE_NAME="jumpkiosk_session", SESSION_COOKIE_HTTPONLY=True,
+                      SESSION_COOKIE_SAMESITE="Lax")
+    app.before_request(check_csrf)
+    app.jinja_env.globals["csrf_token"] = csrf_token
+    app.jinja_env.globals["current_coach"] = current_coach
+
+
+# --- CSRF -----------------------------------------------------------------------------------
+
+def csrf_token() -> str:
+    """The session's CSRF token (made on first use)."""
+    token = session.get("_csrf")
+    if not token:
+        token = session["_csrf"] = secrets.token_urlsafe(32)
+    return token
+
+
+def csrf_exempt(view: F) -> F:
+    """Mark a view that authenticates every request itself (never by cookie)."""
+    view._csrf_exempt = True  # type: ignore[attr-defined]
+    return view
+
+
+def check_csrf() -> None:
+    """Abort with 400 unless an unsafe request carries the session's CSRF token (runs before every request)."""
+    if request.method not in UNSAFE_METHODS:
+        return
+    view = current_app.view_functions.get(request.endpoint or "")
+    if view is not None and getattr(view, "_csrf_exempt", False):
+        return
+    if bearer_token() and request.blueprint == "api":
+        return
+    sent = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token") or ""
+    expected = session.get("_csrf") or ""
+    if not sent or not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
+        abort(400, CSRF_FAILED)
+
+
+# --- identities -----------------------------------------------------------------------------
+
+def is_local_request() -> bool:
+    """The request came from the station itself (its touchscreen browser).
+
+    Relies on the peer address, so the app must not sit behind a reverse proxy on the same
+    machine (every LAN request would then look local).
+    """
+    return (request.remote_addr or "") in LOCAL_ADDRESSES
+
+
+def is_kiosk_request() -> bool:
+    """The kiosk identity: the station's own touchscreen (localhost). Station pages use this."""
+    return is_local_request()
+
+
+def current_coach() -> dict | None:
+    """The logged-in coach (id, username), or None. An account deleted meanwhile logs out."""
+    if "coach" in g:
+        return g.coach
+    coach = None
+    coach_id = session.get("coach_id")
+    if isinstance(coach_id, int):
+        from kiosk.web import get_store
+
+        coach = get_store().get_coach(coach_id)
+        if coach is None:
+            session.pop("coach_id", None)
+    g.coach = coach
+    return coach
+
+
+def identity() -> str | None:
+    """'coach', 'kiosk' (the station's own screen, not logged in) or None."""
+    if current_coach():
+        return "coach"
+    if is_local_request():
+        return "kiosk"
+    return None
+
+
+def login_session(coach: dict) -> None:
+    """Start a fresh session for the coach (a new cookie and CSRF token: no session fixation)."""
+    session.clear()
+    session.permanent = True
+    session["coach_id"] = int(coach["id"])
+    session["_csrf"] = secrets.token_urlsafe(32)
+    g.pop("coach", None)
+
+
+def logout_session() -> None:
+    session.clear()
+    g.pop("coach", None)
+
+
+def safe_next(target: str | None, default: str) -> str:
+    """A post-login redirect that stays on this site (no scheme, no host, no '//')."""
+    if not target:
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return default
+    return target
+
+
+def coach_required(view: F) -> F:
+    """Coach pages: a logged-in coach, or a redirect to the login page (from anywhere)."""
+
+    @functools.wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if current_coach() is None:
+            nxt = request.full_path if request.method == "GET" else None
+            return redirect(url_for("coach.login", next=nxt.rstrip("?") if nxt else None))
+        return view(*args, **kwargs)
+
+    return wrapped  # type: ignore[return-value]
+
+
+def station_required(view: F) -> F:
+    """Station pages: the touchscreen on localhost or a logged-in coach; anyone else gets 403."""
+
+    @functools.wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if identity() is None:
+            abort(403, "The station screen only answers its own touchscreen. Coaches: log in at /coach.")
+        return view(*args, **kwargs)
+
+    return wrapped  # type: ignore[return-value]
+
+
+# --- API tokens -------------------------------------------------------------------------------
+
+def bearer_token() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def token_coach() -> dict | None:
+    token = bearer_token()
+    if not token:
+        return None
+    from kiosk.web import get_store
+
+    return get_store().coach_for_token(token)
+
+
+# --- login with lockout -------------------------------------------------------------------------
+
+def attempt_login(username: str, password: str) -> tuple[dict | None, str]:
+    """Check a login, honouring and updating the lockout; returns (coach or None, message)."""
+    from kiosk.web import get_store
+
+    store = get_store()
+    ip = request.remote_addr or "?"
+    username = (username or "").strip()
+    if not username or not password:
+        return None, "Enter your coach name and password."
+    until: datetime | None = store.locked_until(username, ip)
+    if until is not None:
+        minutes = max(1, int((until - store.clock()).total_seconds() // 60) + 1)
+        return None, f"Too many failed logins. Try again in {minutes} minute{'s' if minutes != 1 else ''}."
+    coach = store.authenticate(username, password[:1024])
+    store.record_login(username, ip, coach is not None)
+    if coach is None:
+        return None, "Wrong coach name or password."
+    return coach, ""

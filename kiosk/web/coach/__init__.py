@@ -1,0 +1,372 @@
+"""Coach pages at ``/coach``: today's trials, athlete history with trend plot, trial detail,
+roster, settings and downloads. Every route needs a coach login (localhost too: the station's
+touchscreen stands in a public gym), and every form carries the CSRF token.
+
+Pages use no JavaScript at all: forms and links only, plots drawn server-side as SVG, so the
+strict Content-Security-Policy below costs nothing and the pages work on any phone.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    stream_with_context,
+    url_for,
+)
+
+from kiosk.errors import ConfigError, InputError, KioskError
+from kiosk.store import export
+from kiosk.store import media as media_files
+from kiosk.store.settings import editable_keys, field_info, parse_form_value
+from kiosk.web import auth, get_config, get_store, get_tz
+from kiosk.web.coach.plot import Panel, Series, trend_svg
+
+bp = Blueprint("coach", __name__, url_prefix="/coach", template_folder="templates")
+
+CSP = ("default-src 'self'; img-src 'self' data:; media-src 'self'; style-src 'self'; script-src 'none'; "
+       "object-src 'none'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
+MAX_RANGE_DAYS = 3660
+LEFT_COLOUR, RIGHT_COLOUR = "#1f6fb5", "#d9661f"
+
+
+@bp.after_request
+def _private(resp: Response) -> Response:
+    resp.headers["Content-Security-Policy"] = CSP
+    resp.headers["Cache-Control"] = "no-store"  # personal health data: never in a shared cache
+    resp.headers["X-Frame-Options"] = "DENY"
+    return resp
+
+
+@bp.app_template_filter("local")
+def _local(iso: str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    lt = export.local_time(iso, get_tz())
+    return lt.strftime(fmt) if lt else ""
+
+
+@bp.app_template_filter("num")
+def _num(value: Any, digits: int = 1) -> str:
+    return "" if not isinstance(value, (int, float)) or isinstance(value, bool) else f"{value:.{digits}f}"
+
+
+@bp.app_template_global("reason_text")
+def _reason_text(reason: Any) -> str:
+    return export.reason_text(reason)
+
+
+# --- login ----------------------------------------------------------------------------------
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Any:
+    nxt = auth.safe_next(request.values.get("next"), url_for("coach.today"))
+    if request.method == "POST":
+        coach, message = auth.attempt_login(request.form.get("username", ""), request.form.get("password", ""))
+        if coach:
+            auth.login_session(coach)
+            return redirect(nxt)
+        return render_template("coach/login.html", error=message, next=nxt,
+                               username=request.form.get("username", "")), 401
+    if auth.current_coach():
+        return redirect(nxt)
+    return render_template("coach/login.html", error="", next=nxt, username="")
+
+
+@bp.post("/logout")
+@auth.coach_required
+def logout() -> Any:
+    auth.logout_session()
+    return redirect(url_for("coach.login"))
+
+
+# --- today ----------------------------------------------------------------------------------
+
+def _day_arg(name: str = "date") -> date:
+    try:
+        return export.parse_day(request.args.get(name), get_tz())
+    except InputError as exc:
+        abort(400, str(exc))
+
+
+@bp.get("/")
+@auth.coach_required
+def today() -> Any:
+    tz = get_tz()
+    day = _day_arg()
+    team = request.args.get("team") or None
+    verdict = (request.args.get("verdict") or "").upper() or None
+    if verdict and verdict not in ("PASS", "FLAG", "RETAKE"):
+        abort(400, "verdict must be PASS, FLAG or RETAKE")
+    start, end = export.day_bounds(day, tz=tz)
+    trials = get_store().trials_between(start, end, team=team, verdict=verdict)
+    # Flags first (what a coach acts on), then the rest; newest first within each group.
+    trials.sort(key=lambda t: t["recorded_at"], reverse=True)
+    trials.sort(key=lambda t: {"FLAG": 0, "PASS": 1, "RETAKE": 2}.get(t["verdict"], 3))
+    counts = {v: sum(t["verdict"] == v for t in trials) for v in ("FLAG", "PASS", "RETAKE")}
+    return render_template("coach/today.html", trials=trials, day=day, team=team or "", verdict=verdict or "",
+                           teams=get_store().teams(), counts=counts,
+                           prev_day=day - timedelta(days=1), next_day=day + timedelta(days=1))
+
+
+# --- athlete --------------------------------------------------------------------------------
+
+def _athlete_or_404(athlete_id: int) -> dict:
+    athlete = get_store().get_athlete(athlete_id)
+    if athlete is None:
+        abort(404, "no such athlete")
+    return athlete
+
+
+def athlete_sessions(athlete_id: int) -> list[dict]:
+    """The athlete's sessions, oldest first, each with its trials and per-metric medians."""
+    store = get_store()
+    sessions = store.sessions_between("0000", "9999", athlete_id=athlete_id)
+    by_session: dict[int, list[dict]] = {}
+    for t in store.athlete_trials(athlete_id):
+        by_session.setdefault(t["session_id"], []).append(t)
+    for s in sessions:
+        s["trials"] = by_session.get(s["id"], [])
+        s["medians"] = export.session_medians(s["trials"])
+    return [s for s in sessions if s["trials"]]
+
+
+def _trend(athlete: dict, sessions: list[dict]) -> Any:
+    cfg = get_config().scoring
+    limit = {"female": cfg.peak_fppa_female_deg, "male": cfg.peak_fppa_male_deg}.get(
+        athlete.get("sex") or "", cfg.peak_fppa_unknown_deg)
+    when = [datetime.fromisoformat(s["started_at"].replace("Z", "+00:00")) for s in sessions]
+    med = [s["medians"] for s in sessions]
+    panels = [
+        Panel("Peak FPPA", "deg, + = knee inward", [
+            Series("fppa_left", "Left leg (athlete's own)", LEFT_COLOUR, [m["left_fppa_peak_deg"] for m in med]),
+            Series("fppa_right", "Right leg (athlete's own)", RIGHT_COLOUR, [m["right_fppa_peak_deg"] for m in med]),
+        ], limit=limit, limit_label=f"limit {limit:g} deg"),
+        Panel("KASR at peak flexion", "knee / ankle separation", [
+            Series("kasr", "KASR", "#6b4fa3", [m["kasr_peak"] for m in med])],
+            limit=cfg.kasr_peak_min, limit_label=f"min {cfg.kasr_peak_min:g}"),
+        Panel("Reactive strength index", "m/s", [Series("rsi", "RSI", "#2e8b57", [m["rsi"] for m in med])]),
+    ]
+    labels = [f"{_local(s['started_at'], '%Y-%m-%d')}" for s in sessions]
+    return trend_svg(when, panels, labels=labels)
+
+
+@bp.get("/athletes/<int:athlete_id>")
+@auth.coach_required
+def athlete(athlete_id: int) -> Any:
+    a = _athlete_or_404(athlete_id)
+    sessions = athlete_sessions(athlete_id)
+    today_ = export.parse_day(None, get_tz())
+    first = _local(sessions[0]["started_at"], "%Y-%m-%d") if sessions else today_.isoformat()
+    return render_template("coach/athlete.html", athlete=a, sessions=list(reversed(sessions)),
+                           plot=_trend(a, sessions), range_from=first, range_to=today_.isoformat())
+
+
+# --- trial ----------------------------------------------------------------------------------
+
+@bp.get("/trials/<int:trial_id>")
+@auth.coach_required
+def trial(trial_id: int) -> Any:
+    t = get_store().get_trial(trial_id)
+    if t is None:
+        abort(404, "no such trial")
+    items = [{"name": k, "rel": rel, "kind": media_files.kind(rel)} for k, rel in sorted((t["media"] or {}).items())]
+    return render_template("coach/trial.html", t=t, m=t["metrics"] or {}, media=items)
+
+
+@bp.get("/media/<path:relpath>")
+@auth.coach_required
+def media(relpath: str) -> Any:
+    path = media_files.resolve(get_store().media_root, relpath)
+    if path is None:
+        abort(404)
+    return send_file(path, conditional=True, max_age=0)
+
+
+# --- roster ---------------------------------------------------------------------------------
+
+_FORM_FIELDS = ("display_name", "athlete_number", "team", "sex", "birth_year", "notes")
+
+
+def _athlete_form() -> dict[str, Any]:
+    data: dict[str, Any] = {k: request.form.get(k, "") for k in _FORM_FIELDS}
+    data["active"] = request.form.get("active") == "1"
+    return data
+
+
+@bp.route("/roster", methods=["GET", "POST"])
+@auth.coach_required
+def roster() -> Any:
+    store = get_store()
+    status = 200
+    form: dict[str, Any] = {}
+    if request.method == "POST":
+        form = _athlete_form()
+        try:
+            new_id = store.add_athlete(**form)
+        except InputError as exc:
+            flash(str(exc), "error")
+            status = 400
+        else:
+            flash(f"Added {form['display_name'].strip()}.", "ok")
+            return redirect(url_for("coach.roster", _anchor=f"a{new_id}"))
+    team = request.args.get("team") or None
+    return render_template("coach/roster.html", athletes=store.list_athletes(team=team), teams=store.teams(),
+                           team=team or "", form=form), status
+
+
+@bp.route("/roster/<int:athlete_id>/edit", methods=["GET", "POST"])
+@auth.coach_required
+def edit_athlete(athlete_id: int) -> Any:
+    a = _athlete_or_404(athlete_id)
+    if request.method == "POST":
+        form = _athlete_form()
+        try:
+            get_store().update_athlete(athlete_id, **form)
+        except InputError as exc:
+            flash(str(exc), "error")
+            return render_template("coach/athlete_form.html", athlete={**a, **form}), 400
+        flash("Saved.", "ok")
+        return redirect(url_for("coach.athlete", athlete_id=athlete_id))
+    return render_template("coach/athlete_form.html", athlete=a)
+
+
+@bp.post("/roster/import")
+@auth.coach_required
+def import_roster() -> Any:
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        flash("Choose a CSV file to import.", "error")
+        return redirect(url_for("coach.roster"))
+    try:
+        text = upload.read().decode("utf-8")
+    except UnicodeDecodeError:
+        flash("The file is not UTF-8 text. Save it from your spreadsheet as 'CSV UTF-8'.", "error")
+        return redirect(url_for("coach.roster"))
+    try:
+        added, updated = export.import_roster(get_store(), text)
+    except KioskError as exc:
+        flash(f"Nothing imported: {exc}", "error")
+    else:
+        flash(f"Imported: {added} added, {updated} updated.", "ok")
+    return redirect(url_for("coach.roster"))
+
+
+def _csv_response(text: str, filename: str) -> Response:
+    return Response(text.encode("utf-8"), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+def _bom() -> bool:
+    return request.args.get("bom", "1") != "0"
+
+
+@bp.get("/roster.csv")
+@auth.coach_required
+def roster_csv() -> Any:
+    return _csv_response(export.roster_csv(get_store().list_athletes(), bom=_bom()), "roster.csv")
+
+
+# --- exports --------------------------------------------------------------------------------
+
+def _range() -> tuple[str, str, str, dict[str, Any]]:
+    """(start, end, file label, filters) from ?date= or ?from=&to=, plus ?athlete= and ?team=."""
+    tz = get_tz()
+    if request.args.get("from") or request.args.get("to"):
+        first, last = _day_arg("from"), _day_arg("to")
+        label = f"{first}_{last}"
+    else:
+        first = last = _day_arg("date")
+        label = first.isoformat()
+    if (last - first).days > MAX_RANGE_DAYS:
+        abort(400, f"a range is at most {MAX_RANGE_DAYS} days")
+    try:
+        start, end = export.day_bounds(first, last, tz)
+    except InputError as exc:
+        abort(400, str(exc))
+    filters: dict[str, Any] = {}
+    if request.args.get("athlete"):
+        try:
+            filters["athlete_id"] = int(request.args["athlete"])
+        except ValueError:
+            abort(400, "athlete must be an id number")
+        label += f"_athlete{filters['athlete_id']}"
+    if request.args.get("team"):
+        filters["team"] = request.args["team"]
+        label += "_team"
+    return start, end, label, filters
+
+
+@bp.get("/export/trials.csv")
+@auth.coach_required
+def export_trials() -> Any:
+    start, end, label, filters = _range()
+    rows = get_store().trials_between(start, end, decode=False, **filters)
+    return _csv_response(export.trials_csv(rows, get_tz(), bom=_bom()), f"trials_{label}.csv")
+
+
+@bp.get("/export/sessions.csv")
+@auth.coach_required
+def export_sessions() -> Any:
+    start, end, label, filters = _range()
+    return _csv_response(export.sessions_csv(get_store(), start, end, get_tz(), bom=_bom(), **filters),
+                         f"sessions_{label}.csv")
+
+
+@bp.get("/export/clips.zip")
+@auth.coach_required
+def export_clips() -> Any:
+    start, end, label, filters = _range()
+    store = get_store()
+    trials = store.trials_between(start, end, **filters)
+    body = stream_with_context(export.clips_zip(store, trials, get_tz()))
+    return Response(body, mimetype="application/zip",
+                    headers={"Content-Disposition": f'attachment; filename="clips_{label}.zip"'})
+
+
+# --- settings -------------------------------------------------------------------------------
+
+@bp.route("/settings", methods=["GET", "POST"])
+@auth.coach_required
+def settings() -> Any:
+    from flask import current_app
+
+    store = get_store()
+    base = current_app.config["KIOSK_CONFIG"]
+    status = 200
+    submitted: dict[str, str] = {}
+    if request.method == "POST":
+        effective = get_config()
+        overrides: dict[str, Any] = {}
+        try:
+            for key in editable_keys():
+                if key in request.form:
+                    submitted[key] = request.form[key]
+                    overrides[key] = parse_form_value(field_info(effective, key), request.form[key])
+            store.set_settings(base, overrides, by=(auth.current_coach() or {}).get("username", ""))
+        except (InputError, ConfigError) as exc:
+            flash(f"Not saved: {exc}", "error")
+            status = 400
+        else:
+            flash("Settings saved. New trials use them.", "ok")
+            return redirect(url_for("coach.settings"))
+    effective = get_config()
+    overridden = store.get_settings()
+    fields = [{**field_info(effective, k), "file_value": field_info(base, k)["value"], "overridden": k in overridden,
+               "submitted": submitted.get(k)} for k in editable_keys()]
+    return render_template("coach/settings.html", fields=fields), status
+
+
+@bp.post("/settings/reset")
+@auth.coach_required
+def reset_settings() -> Any:
+    get_store().clear_settings()
+    flash("All settings are back to the station's config file.", "ok")
+    return redirect(url_for("coach.settings"))
