@@ -289,10 +289,18 @@ class ReplayCamera(_PacedCamera):
 
     name = "replay"
 
-    def __init__(self, path: str | Path, width: int = 640, height: int = 480, **kw):
+    def __init__(self, path: str | Path, width: int = 640, height: int = 480, *, mat_path: str | Path | None = None,
+                 **kw):
+        from kiosk.matcsv import read_mat_csv
         from kiosk.media import open_source
 
         self.path = Path(path)
+        if mat_path is None:  # the synthetic athlete writes mat.csv beside its clip
+            for cand in (self.path.with_name("mat.csv"), self.path.with_suffix(".mat.csv")):
+                if cand.is_file():
+                    mat_path = cand
+                    break
+        self.mat_edges = read_mat_csv(mat_path) if mat_path is not None else None
         info, frames = open_source(self.path)
         if info.kind != "video":
             raise CameraError(f"{self.path}: replay needs a video clip, not a still image")

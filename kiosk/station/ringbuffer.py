@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,9 +62,11 @@ class RingBuffer:
         self._index = np.full(self.capacity, -1, dtype=np.int64)
         self._gen = np.zeros(self.capacity, dtype=np.int64)  # odd while a slot is being written
         self._lock = threading.Lock()
+        self._arrived = threading.Condition(self._lock)
         self._head = 0          # next slot to write
         self._count = 0         # filled slots
         self._last_t: int | None = None
+        self._newest_t: int | None = None  # newest frame fully copied in
         self._last_index: int | None = None
         self.frames_in = 0
         self.dropped = 0
@@ -94,6 +97,8 @@ class RingBuffer:
             self._head = (slot + 1) % self.capacity
             self._count = min(self._count + 1, self.capacity)
             self.frames_in += 1
+            self._newest_t = int(t_ns)
+            self._arrived.notify_all()
 
     def _count_drops(self, t_ns: int, index: int) -> None:
         # A gap shows in the index (the source skipped numbers) or in time (the sensor skipped
@@ -120,8 +125,11 @@ class RingBuffer:
         start = (self._head - self._count) % self.capacity
         return [(start + k) % self.capacity for k in range(self._count)]
 
-    def window(self, t0_ns: int, t1_ns: int) -> BufferedFrames:
+    def window(self, t0_ns: int, t1_ns: int, keep: Callable[[np.ndarray], np.ndarray] | None = None) -> BufferedFrames:
         """Copies of the frames with t0_ns <= t <= t1_ns, oldest first.
+
+        ``keep(times_ns) -> bool mask`` picks a subset before anything is copied (the analysis
+        poses only some frames, and copying 2 s of 120 fps frames would cost ~200 MB).
 
         Frames overwritten while being copied (the window reached past the ring's end) are left
         out rather than returned torn.
@@ -129,6 +137,9 @@ class RingBuffer:
         with self._lock:
             picks = [(s, int(self._gen[s]), int(self._t_ns[s]), int(self._index[s])) for s in self._slots_in_order()
                      if t0_ns <= self._t_ns[s] <= t1_ns and self._gen[s] % 2 == 0]
+        if keep is not None and picks:
+            mask = np.asarray(keep(np.array([p[2] for p in picks], dtype=np.int64)), dtype=bool)
+            picks = [p for p, k in zip(picks, mask, strict=True) if k]
         images = np.empty((len(picks), *self.shape), dtype=self._images.dtype)
         keep = np.zeros(len(picks), dtype=bool)
         for k, (slot, gen, _, _) in enumerate(picks):
@@ -153,6 +164,11 @@ class RingBuffer:
             if self._gen[slot] != gen:
                 return None
         return img, t, idx
+
+    def wait_for_time(self, t_ns: int, timeout: float) -> bool:
+        """Block until a frame at or after ``t_ns`` is in the ring (or ``timeout`` seconds pass)."""
+        with self._arrived:
+            return self._arrived.wait_for(lambda: self._newest_t is not None and self._newest_t >= t_ns, timeout)
 
     def time_span(self) -> tuple[int, int] | None:
         """(oldest, newest) timestamps held, or None when empty."""

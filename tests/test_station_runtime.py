@@ -1,0 +1,141 @@
+"""StationRuntime end to end on this machine: a replayed clip with its mat.csv, played in real
+time, goes through every state; analysis overlaps the flight and gets the right frames/edges."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kiosk.keypoints import NUM_KEYPOINTS
+from kiosk.matcsv import MatEdge, format_mat_csv
+from kiosk.media import VideoWriter
+from kiosk.pose.base import PoseEstimator
+from kiosk.station.camera import ReplayCamera
+from kiosk.station.mat import SimulatedMat
+from kiosk.station.runtime import FramePlan, StationRuntime
+from kiosk.station.statemachine import Timing
+
+FPS = 120
+EDGES = [MatEdge(0.60, True), MatEdge(0.90, False), MatEdge(1.35, True)]
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("clip")
+    path = folder / "clip.mp4"
+    with VideoWriter(path, FPS, 160, 120, crf=10) as w:
+        for k in range(int(1.6 * FPS)):
+            img = np.zeros((120, 160, 3), np.uint8)
+            img[:, : 2 + k % 150] = 200  # a bar whose length encodes the frame number
+            w.write(img)
+    (folder / "mat.csv").write_text(format_mat_csv(EDGES))
+    return path
+
+
+class BarEstimator(PoseEstimator):
+    """Reads the frame number back from the bar length: proves the analysed frames are real."""
+
+    name = "bar"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def estimate(self, image: np.ndarray) -> np.ndarray:
+        self.calls += 1
+        length = int((image[60, :, 0] > 100).sum())
+        kps = np.zeros((NUM_KEYPOINTS, 3), np.float32)
+        kps[:, 0] = length
+        kps[:, 2] = 0.9
+        return kps
+
+
+@dataclass
+class FakeResult:
+    verdict: str
+    n: int
+
+    def to_json(self) -> dict:
+        return {"verdict": self.verdict, "frames": self.n}
+
+
+def test_replay_trial_goes_through_every_state(clip: Path):
+    seen_calls: list[tuple] = []
+    records = []
+
+    def analyzer(poses, edges, *, frame_size, sex):
+        seen_calls.append((poses, edges, frame_size, sex))
+        return FakeResult("PASS", len(poses))
+
+    cam = ReplayCamera(clip, 160, 120)
+    assert cam.mat_edges == EDGES and cam.fps == pytest.approx(FPS)
+    mat = SimulatedMat(cam.mat_edges)
+    est = BarEstimator()
+    rt = StationRuntime(cam, mat, lambda: est, analyzer, ring_seconds=4.0,
+                        timing=Timing(countdown_s=0.2), on_trial_done=records.append)
+    states: list[str] = []
+    with rt:
+        snap = rt.check_in({"id": 1, "name": "Ana", "sex": "female"})
+        assert snap["state"] == "ready" and snap["trial"] == "1 of 3"
+        snap = rt.start()
+        seq = snap["seq"]
+        states.append(snap["state"])
+        while snap["state"] != "result":
+            snap = rt.wait_for_change(seq, timeout=10.0)
+            assert snap["seq"] != seq, f"stuck in {snap['state']}: {snap['prompt']}"
+            seq = snap["seq"]
+            if states[-1] != snap["state"]:
+                states.append(snap["state"])
+        assert rt.preview_jpeg() is not None and rt.preview_jpeg()[:2] == b"\xff\xd8"
+    assert states == ["countdown", "awaiting_landing", "contact", "flight", "landed", "analysing", "result"]
+    assert snap["last_verdict"] == "PASS" and snap["trial"] == "1 of 3" and snap["valid_trials"] == 1
+    json.dumps(snap)  # the UI gets it as JSON
+
+    (poses, edges, frame_size, sex) = seen_calls[0]
+    assert frame_size == (160, 120) and sex == "female"
+    # the mat edges arrive on the analysis clock, exactly as in mat.csv (shifted by t0)
+    shift = edges[0].t - EDGES[0].t
+    assert [(round(e.t - shift, 6), e.pressed) for e in edges] == [(e.t, e.pressed) for e in EDGES]
+    # posed frames: in time order, from standing (1.2 s before contact, clipped to the clip) to
+    # just after the second landing; dense (~60 fps) around the landing
+    t = np.array([p.t for p in poses]) - shift
+    assert np.all(np.diff(t) > 0)
+    assert t[-1] >= EDGES[2].t
+    dense = (t >= EDGES[0].t - 0.3) & (t <= EDGES[1].t)
+    assert 0.9 * 0.6 * 60 <= dense.sum() <= 0.6 * 60 + 2
+    # each pose was made from the frame it claims: the bar encodes the clip frame number
+    for p in poses:
+        clip_frame = int(round((p.t - shift) * FPS))
+        if clip_frame >= 0:
+            assert abs(int(p.keypoints[0, 0]) - (2 + clip_frame % 150)) <= 2
+    rec = records[0]
+    assert rec.verdict == "PASS" and rec.athlete["name"] == "Ana" and len(rec.frames) == len(poses)
+    assert rec.timings["invocations"] == len(poses) and rec.timings["landing_to_verdict_ms"] < 5000
+    assert rt.ring.dropped == 0
+
+
+def test_no_drop_times_out_to_ready(clip: Path):
+    cam = ReplayCamera(clip, 160, 120)
+    mat = SimulatedMat([])  # the mat never closes
+    rt = StationRuntime(cam, mat, None, lambda *a, **k: FakeResult("PASS", 0),
+                        timing=Timing(countdown_s=0.1, drop_timeout_s=3.0))
+    with rt:
+        rt.check_in({"id": 2})
+        snap = rt.start()
+        while snap["state"] != "ready":
+            snap = rt.wait_for_change(snap["seq"], timeout=10.0)
+    assert "No drop seen" in snap["prompt"]
+
+
+def test_frame_plan_masks():
+    plan = FramePlan()
+    t = np.arange(0, int(3e9), int(1e9 / 120), dtype=np.int64)
+    times = {"contact": int(1.5e9), "takeoff": int(1.8e9)}
+    keep = plan.mask(t, times)
+    dense = (t >= int(1.2e9)) & (t <= int(1.8e9))
+    assert 35 <= keep[dense].sum() <= 37          # 60 fps over 0.6 s
+    assert 17 <= keep[t < int(1.2e9)].sum() <= 19  # 15 fps over 1.2 s
+    assert plan.mask(t, {"go": 0, "end": int(3e9)}).sum() in (90, 91)  # no mat: 30 fps
