@@ -1,0 +1,123 @@
+"""Store administration: ``migrate``, ``create-coach``, ``coach-token``, ``export-day``, ``prune-media``.
+
+These run on the station itself (over SSH or at its keyboard): coach accounts are made here,
+never over the network, so an open station cannot be claimed by whoever finds it first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("migrate", help="create or upgrade the results database")
+    p.set_defaults(func=run_migrate)
+
+    p = sub.add_parser("create-coach", help="add a coach account (password asked on a terminal, else read from stdin)")
+    p.add_argument("name", help="login name: letters, digits, '.', '_' or '-'")
+    p.set_defaults(func=run_create_coach)
+
+    p = sub.add_parser("coach-token", help="print a new API token for a coach (the old one stops working)")
+    p.add_argument("name")
+    p.set_defaults(func=run_coach_token)
+
+    p = sub.add_parser("export-day", help="write one day's trials CSV, session CSV and clips ZIP to a folder")
+    p.add_argument("--date", metavar="YYYY-MM-DD", help="local day (default: today)")
+    p.add_argument("--out", metavar="DIR", required=True, help="folder to write into (created if missing)")
+    p.add_argument("--no-bom", action="store_true", help="leave out the UTF-8 byte-order mark in the CSVs")
+    p.set_defaults(func=run_export_day)
+
+    p = sub.add_parser("prune-media", help="delete trial media older than the retention period (results stay)")
+    p.add_argument("--days", type=int, help="override the retention period in days")
+    p.set_defaults(func=run_prune_media)
+
+
+def _store(args: argparse.Namespace) -> tuple:
+    """Config and migrated store; imported here so that ``--help`` stays fast."""
+    from kiosk.config import load_config
+    from kiosk.store import Store
+
+    config = load_config(args.config)
+    store = Store.for_config(config)
+    store.migrate()
+    return config, store
+
+
+def run_migrate(args: argparse.Namespace) -> int:
+    _, store = _store(args)
+    print(f"{store.db_path}: schema version {store.schema_version()}")
+    return 0
+
+
+def _read_password(name: str) -> str:
+    from kiosk.errors import InputError
+
+    if sys.stdin.isatty():
+        import getpass
+
+        first = getpass.getpass(f"Password for {name}: ")
+        if getpass.getpass("Again: ") != first:
+            raise InputError("the two passwords differ; nothing was changed")
+        return first
+    line = sys.stdin.readline()
+    return line.rstrip("\r\n")
+
+
+def run_create_coach(args: argparse.Namespace) -> int:
+    _, store = _store(args)
+    password = _read_password(args.name)
+    store.create_coach(args.name, password)
+    print(f"coach {args.name} created; log in at http://STATION:PORT/coach")
+    return 0
+
+
+def run_coach_token(args: argparse.Namespace) -> int:
+    _, store = _store(args)
+    print(store.new_token(args.name))
+    return 0
+
+
+def run_export_day(args: argparse.Namespace) -> int:
+    from kiosk.errors import StoreError
+    from kiosk.media import atomic_write_bytes
+    from kiosk.store import export
+
+    config, store = _store(args)
+    tz = export.station_tz(config.station.timezone)
+    day = export.parse_day(args.date, tz)
+    start, end = export.day_bounds(day, tz=tz)
+    out = Path(args.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"{out}: cannot create the folder ({exc.strerror or exc})") from None
+    bom = not args.no_bom
+    trials = store.trials_between(start, end)
+    atomic_write_bytes(out / f"trials_{day}.csv", export.trials_csv(trials, tz, bom=bom).encode("utf-8"))
+    atomic_write_bytes(out / f"sessions_{day}.csv", export.sessions_csv(store, start, end, tz, bom=bom).encode("utf-8"))
+    zip_path = out / f"clips_{day}.zip"
+    tmp = zip_path.with_name(f".{zip_path.name}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            for chunk in export.clips_zip(store, trials, tz):
+                fh.write(chunk)
+        tmp.replace(zip_path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise StoreError(f"{zip_path}: cannot write ({exc.strerror or exc})") from None
+    print(f"{day}: {len(trials)} trials -> {out}")
+    return 0
+
+
+def run_prune_media(args: argparse.Namespace) -> int:
+    config, store = _store(args)
+    days = args.days if args.days is not None else store.effective_config(config).store.media_retention_days
+    if days <= 0:
+        print("media retention is 0 (keep forever): nothing to do")
+        return 0
+    pruned = store.prune_media(days)
+    swept = store.sweep_orphans()
+    print(f"media older than {days} days deleted for {pruned} trials; {swept} orphan files removed")
+    return 0
