@@ -35,3 +35,27 @@ class Thresholds:
         10.0, "FPPA while standing still at or above this suggests structural valgus: refer, don't coach.",
         min=0.0, max=45.0, source="Judgement: beyond the DVJ normal range while static; seed guidance: valgus "
                                   "while standing goes to a professional")
+    trunk_lean_deg: float = setting(
+        10.0, "Lateral trunk lean at peak flexion beyond this is noted (coaching note, not a FLAG).",
+        min=0.0, max=45.0, source="Judgement: well beyond the few degrees of an upright landing")
+    asymmetry_deg: float = setting(
+        8.0, "A left/right difference in valgus displacement beyond this is noted as asymmetry.",
+        min=0.0, max=45.0, source="Munro 2012: smallest detectable difference of 2D FPPA is 7.5-8.9 deg")
+    implausible_fppa_deg: float = setting(
+        40.0, "An FPPA beyond this (either sign) means the pose is wrong, not the knee: RETAKE.",
+        min=10.0, max=90.0, source="Judgement: DVJ FPPA norms are 3-13 deg (Herrington & Munro 2010)")
+    min_frames_contact_to_peak: int = setting(
+        4, "RETAKE when fewer frames than this lie between contact and peak knee flexion (camera too slow).",
+        min=1, max=50, source="Judgement: contact to peak flexion takes ~0.1-0.2 s; 15 fps gives 1-3 frames")
+    turned_away_ratio: float = setting(
+        0.8, "RETAKE when hip width in the landing falls below this fraction of the standing hip width.",
+        min=0.0, max=1.0, source="Judgement: cos(35 deg) = 0.82; a turn that large distorts 2D FPPA")
+    mat_video_tolerance_s: float = setting(
+        0.05, "RETAKE when the video's contact time differs from the mat's by more than this (or 2.5 frames).",
+        min=0.0, max=1.0, source="Judgement: a few frames at 120 fps; larger means wrong clock or wrong landing")
+    off_mat_s: float = setting(
+        0.15, "A mat contact this much later than the video's landing (or none) means the athlete landed off the mat.",
+        min=0.0, max=2.0, source="Judgement: longer than any clock or detection error, shorter than a contact")
+    max_gap_s: float = setting(
+        0.05, "Joints missing for at most this long (or 1 frame) are interpolated; longer gaps stay missing.",
+        min=0.0, max=0.5, source="Judgement: shorter than the ~50 ms from contact to valgus")

@@ -1,0 +1,262 @@
+"""Quality gates: reasons a trial cannot be scored, each giving RETAKE with one plain sentence.
+
+A wrong PASS is worse than a retake: an athlete who is told "fine" stops listening. So every
+condition under which the numbers are not trustworthy stops the verdict. Gates look at the
+decisive window (just before contact to take-off) unless they say otherwise. Each gate is a
+small function that returns a :class:`Failure` or None, so each can be tested on its own.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from kiosk.analysis.metrics import fppa_series
+from kiosk.analysis.phases import Events, torso_length_px
+from kiosk.analysis.series import Series
+from kiosk.analysis.thresholds import Thresholds
+from kiosk.keypoints import (
+    LEFT_ANKLE,
+    LEFT_HIP,
+    LEFT_KNEE,
+    LEFT_SHOULDER,
+    RIGHT_ANKLE,
+    RIGHT_HIP,
+    RIGHT_KNEE,
+    RIGHT_SHOULDER,
+)
+from kiosk.matcsv import MatEdge
+
+#: Plain reasons, one per gate code; the guidance file explains how to fix each.
+REASONS: dict[str, str] = {
+    "no_landing": "We did not see a landing. Step off the box and land in front of the camera.",
+    "off_mat": "You landed off the mat. Land with both feet on the mat.",
+    "mat_video_disagree": "The mat and the camera did not agree on when you landed. Please jump again.",
+    "camera_too_slow": "The camera was too slow to catch your landing. Ask the staff to check the camera.",
+    "feet_cut_off": "Your feet were out of the picture. Stand where your whole body fits on the screen.",
+    "legs_not_seen": "The camera could not see your hips, knees and ankles clearly. Keep your legs in clear view.",
+    "turned_away": "You were turned away from the camera. Face the camera straight on.",
+    "second_person": "Someone else was in the picture. Only the jumper should be in front of the camera.",
+    "implausible_pose": "The camera lost track of your legs. Please jump again.",
+}
+
+#: Before contact, the decisive window starts this early (the leg must be seen landing).
+PRE_CONTACT_S = 0.05
+#: A joint may be unseen in at most this share of the decisive window's frames.
+MAX_MISSING_SHARE = 0.2
+#: Ankles closer than this share of the image height to its bottom edge count as cut off.
+EDGE_MARGIN = 0.01
+#: Second person: the body centre may not move sideways faster than this many torso lengths per
+#: second (a drop landing is vertical; 4 torsos/s is ~2 m/s), nor in any direction faster than
+#: ``MAX_SPEED``, nor change its torso length by more than ``MAX_SCALE_STEP`` in one frame.
+MAX_SIDE_SPEED = 4.0
+MAX_SPEED = 12.0
+MAX_SCALE_STEP = 0.3
+
+
+@dataclass(frozen=True)
+class Failure:
+    code: str
+    detail: str
+
+    @property
+    def reason(self) -> str:
+        return REASONS[self.code]
+
+
+def decisive_window(t: np.ndarray, ev: Events) -> np.ndarray:
+    """Frames from just before contact to take-off (or 0.5 s after contact)."""
+    ic = ev.initial_contact_s
+    if ic is None:
+        return np.zeros(len(t), dtype=bool)
+    stop = ev.takeoff_s if ev.takeoff_s is not None else ic + 0.5
+    return (t >= ic - PRE_CONTACT_S) & (t <= stop)
+
+
+def _nanmedian(v: np.ndarray) -> float:
+    v = v[np.isfinite(v)]
+    return float(np.median(v)) if len(v) else float("nan")
+
+
+def check_landing(ev: Events) -> Failure | None:
+    if ev.initial_contact_s is None:
+        return Failure("no_landing", "no contact found by the mat or the video")
+    return None
+
+
+def check_mat(ev: Events, mat_edges: Sequence[MatEdge] | None, dt: float, th: Thresholds) -> Failure | None:
+    """Off the mat: the video saw a landing the mat did not (or much later). Disagree: both saw
+    one, at times further apart than clock and detection error allow."""
+    if mat_edges is None or ev.video_initial_contact_s is None:
+        return None
+    v_ic, m_ic = ev.video_initial_contact_s, ev.mat_initial_contact_s
+    if m_ic is None:
+        return Failure("off_mat", "the mat never closed while the video shows a landing")
+    diff = m_ic - v_ic
+    if diff > th.off_mat_s:
+        return Failure("off_mat", f"the mat closed {diff:.3f} s after the video's landing")
+    tol = max(th.mat_video_tolerance_s, 2.5 * dt)
+    if abs(diff) > tol:
+        return Failure("mat_video_disagree", f"mat contact {m_ic:.3f} s vs video {v_ic:.3f} s")
+    return None
+
+
+def check_frame_rate(t: np.ndarray, ev: Events, th: Thresholds) -> Failure | None:
+    ic, peak = ev.initial_contact_s, ev.peak_flexion_s
+    if ic is None or peak is None:
+        return None
+    n = int(((t >= ic) & (t <= peak)).sum())
+    if n < th.min_frames_contact_to_peak:
+        return Failure("camera_too_slow", f"{n} frames from contact to peak flexion")
+    return None
+
+
+def check_feet(raw: Series, ev: Events, frame_size: tuple[int, int] | None) -> Failure | None:
+    """Ankles missing, or at the image's bottom edge, while the rest of the legs are seen."""
+    win = decisive_window(raw.t, ev)
+    if not win.any():  # no landing found: look at the whole clip, feet cut off may be why
+        win = np.ones(len(raw.t), dtype=bool)
+    ankles = raw.xy[win][:, [LEFT_ANKLE, RIGHT_ANKLE]]
+    missing = ~np.isfinite(ankles).all(axis=-1)
+    share = float(missing.any(axis=1).mean())
+    if share > MAX_MISSING_SHARE:
+        return Failure("feet_cut_off", f"ankles unseen in {share:.0%} of the landing frames")
+    if frame_size is not None:
+        height = frame_size[1]
+        # The model's raw guess, even when low-scored, shows where it thinks the ankle is.
+        ys = np.concatenate([ankles[..., 1].ravel()])
+        ys = ys[np.isfinite(ys)]
+        if len(ys) and float(ys.max()) >= height * (1 - EDGE_MARGIN):
+            return Failure("feet_cut_off", f"ankles at the bottom edge (y {ys.max():.0f} of {height})")
+    return None
+
+
+def check_visibility(raw: Series, clean_xy: np.ndarray, ev: Events) -> Failure | None:
+    """Hips and knees seen in the decisive window, and present (after gap filling) at contact
+    and at peak flexion."""
+    win = decisive_window(raw.t, ev)
+    if not win.any():
+        return None
+    for j in (LEFT_HIP, RIGHT_HIP, LEFT_KNEE, RIGHT_KNEE, LEFT_ANKLE, RIGHT_ANKLE):
+        share = float((~np.isfinite(raw.xy[win, j, 0])).mean())
+        if share > MAX_MISSING_SHARE:
+            return Failure("legs_not_seen", f"joint {j} unseen in {share:.0%} of the landing frames")
+    for when in (ev.initial_contact_s, ev.peak_flexion_s):
+        if when is None:
+            continue
+        k = int(np.clip(np.searchsorted(raw.t, when), 1, len(raw.t) - 1))
+        around = clean_xy[[k - 1, k]][:, [LEFT_HIP, RIGHT_HIP, LEFT_KNEE, RIGHT_KNEE, LEFT_ANKLE, RIGHT_ANKLE]]
+        if not np.isfinite(around).all():
+            return Failure("legs_not_seen", f"a leg joint is missing at {when:.3f} s")
+    return None
+
+
+def _width(xy: np.ndarray, a: int, b: int) -> np.ndarray:
+    return np.hypot(*(xy[:, a] - xy[:, b]).T)
+
+
+def check_facing(clean_xy: np.ndarray, t: np.ndarray, ev: Events, th: Thresholds) -> tuple[Failure | None, float | None]:
+    """Turned away: the athlete's left hip must be on the image's right, and the hip width in the
+    landing may not shrink below ``turned_away_ratio`` of the standing hip width.
+
+    Returns the failure (or None) and the measured width ratio.
+    """
+    win = decisive_window(t, ev)
+    if not win.any():
+        return None, None
+    xy = clean_xy[win]
+    lx, rx = xy[:, LEFT_HIP, 0], xy[:, RIGHT_HIP, 0]
+    ok = np.isfinite(lx) & np.isfinite(rx)
+    if ok.any() and float((lx[ok] <= rx[ok]).mean()) > 0.5:
+        return Failure("turned_away", "left hip on the image's left: facing away or a mirrored image"), None
+    ratio = None
+    if ev.standing is not None:
+        a, b = ev.standing
+        stand = _nanmedian(_width(clean_xy[a:b], LEFT_HIP, RIGHT_HIP))
+        land = _nanmedian(_width(xy, LEFT_HIP, RIGHT_HIP))
+        if np.isfinite(stand) and stand > 0 and np.isfinite(land):
+            ratio = land / stand
+            if ratio < th.turned_away_ratio:
+                return Failure("turned_away", f"hip width {ratio:.2f} x the standing width"), ratio
+    return None, ratio
+
+
+def check_second_person(raw: Series, ev: Events) -> Failure | None:
+    """Single-person pose models jump to whoever is most salient. A jump shows as the body centre
+    leaping sideways or faster than a person moves, or the torso changing size in one frame."""
+    t, xy = raw.t, raw.xy
+    end = ev.second_landing_s if ev.second_landing_s is not None else t[-1]
+    start = t[ev.standing[0]] if ev.standing is not None else t[0]
+    sel = (t >= start) & (t <= end + 0.1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        centre = np.nanmean(xy[:, [LEFT_SHOULDER, RIGHT_SHOULDER, LEFT_HIP, RIGHT_HIP]], axis=1)
+        torso = torso_length_px(xy)
+    scale = _nanmedian(torso[sel])
+    if not np.isfinite(scale) or scale <= 0:
+        return None
+    idx = np.flatnonzero(sel)
+    for a, b in zip(idx[:-1], idx[1:], strict=True):
+        dt = t[b] - t[a]
+        d = centre[b] - centre[a]
+        if not np.isfinite(d).all():
+            continue
+        side = abs(d[0]) / dt / scale
+        speed = float(np.hypot(*d)) / dt / scale
+        step = abs(torso[b] - torso[a]) / scale if np.isfinite(torso[a]) and np.isfinite(torso[b]) else 0.0
+        if side > MAX_SIDE_SPEED or speed > MAX_SPEED or step > MAX_SCALE_STEP:
+            return Failure("second_person", f"body jumped at {t[b]:.3f} s (side {side:.1f}, speed {speed:.1f} "
+                                            f"torso/s, size step {step:.2f})")
+    return None
+
+
+def check_plausible(smooth_xy: np.ndarray, t: np.ndarray, ev: Events, th: Thresholds) -> Failure | None:
+    """Angles beyond any human landing, or knees above hips / ankles above knees."""
+    win = decisive_window(t, ev)
+    if not win.any():
+        return None
+    xy = smooth_xy[win]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for leg in ("left", "right"):
+            f = fppa_series(xy, leg)
+            f = f[np.isfinite(f)]
+            if len(f) and float(np.abs(f).max()) > th.implausible_fppa_deg:
+                return Failure("implausible_pose", f"{leg} FPPA {float(np.abs(f).max()):.0f} deg")
+        for hip, knee, ankle in ((LEFT_HIP, LEFT_KNEE, LEFT_ANKLE), (RIGHT_HIP, RIGHT_KNEE, RIGHT_ANKLE)):
+            if np.any(xy[:, knee, 1] < xy[:, hip, 1]) or np.any(xy[:, ankle, 1] < xy[:, knee, 1]):
+                return Failure("implausible_pose", "a knee above its hip or an ankle above its knee")
+    return None
+
+
+def run_gates(raw: Series, clean_xy: np.ndarray, smooth_xy: np.ndarray, ev: Events,
+              mat_edges: Sequence[MatEdge] | None, frame_size: tuple[int, int] | None,
+              th: Thresholds) -> tuple[list[Failure], dict]:
+    """All gates, most specific first. Returns the failures and the quality figures measured."""
+    failures: list[Failure] = []
+    feet = check_feet(raw, ev, frame_size)
+    landing = check_landing(ev)
+    if landing is not None:
+        return [feet] if feet is not None else [landing], {}
+    facing, ratio = check_facing(clean_xy, raw.t, ev, th)
+    for f in (check_mat(ev, mat_edges, raw.dt, th), check_frame_rate(raw.t, ev, th), feet,
+              check_second_person(raw, ev), facing, check_visibility(raw, clean_xy, ev),
+              check_plausible(smooth_xy, raw.t, ev, th)):
+        if f is not None:
+            failures.append(f)
+    win = decisive_window(raw.t, ev)
+    ic, peak = ev.initial_contact_s, ev.peak_flexion_s
+    quality = {
+        "fps": round(1.0 / raw.dt, 2) if raw.dt > 0 else None,
+        "frames": len(raw.t),
+        "frames_contact_to_peak": int(((raw.t >= ic) & (raw.t <= peak)).sum()) if peak is not None else None,
+        "hip_width_ratio": round(ratio, 3) if ratio is not None else None,
+        "lower_limb_seen_share": round(float(np.isfinite(raw.xy[win][:, [LEFT_HIP, RIGHT_HIP, LEFT_KNEE, RIGHT_KNEE,
+                                                                          LEFT_ANKLE, RIGHT_ANKLE], 0]).mean()), 3)
+        if win.any() else None,
+        "standing_frames": (ev.standing[1] - ev.standing[0]) if ev.standing is not None else 0,
+    }
+    return failures, quality

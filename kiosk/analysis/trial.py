@@ -1,0 +1,61 @@
+"""``analyze_trial``: one drop vertical jump from keypoints (and mat edges) to a verdict.
+
+Steps: arrays from frames (low scores -> missing) -> outliers out, short gaps bridged -> events
+(mat first, else video) -> smoothing within phases (cut at contact, take-off and landing) ->
+metrics -> quality gates -> verdict. A failed gate gives RETAKE, never PASS; the metrics are still
+reported (the coach may want to see them) but no rule is applied to them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from kiosk.analysis import series as ser
+from kiosk.analysis.gates import run_gates
+from kiosk.analysis.metrics import Metrics, compute_metrics
+from kiosk.analysis.phases import detect_events
+from kiosk.analysis.result import TrialResult
+from kiosk.analysis.thresholds import Thresholds
+from kiosk.analysis.verdict import ScoreInput, score
+from kiosk.keypoints import PoseFrame
+from kiosk.matcsv import MatEdge
+
+
+def score_input(m: Metrics) -> ScoreInput:
+    return ScoreInput(
+        valgus_displacement={"left": m.left.valgus_displacement, "right": m.right.valgus_displacement},
+        fppa_peak={"left": m.left.fppa_peak, "right": m.right.fppa_peak},
+        static_fppa={"left": m.left.static_fppa, "right": m.right.static_fppa},
+        kasr_peak=m.kasr_peak,
+        trunk_lean_peak_deg=m.trunk_lean_peak_deg,
+    )
+
+
+def analyze_trial(
+    frames: Sequence[PoseFrame],
+    mat_edges: Sequence[MatEdge] | None,
+    *,
+    thresholds: Thresholds = Thresholds(),
+    sex: str | None = None,
+    frame_size: tuple[int, int] | None = None,
+    min_score: float = 0.3,
+) -> TrialResult:
+    """Score one trial. ``mat_edges`` None means no mat (video-only events); an empty list means a
+    mat that never closed. ``frame_size`` is (width, height) of the source images, used to notice
+    feet at the image edge. Raises AnalysisError only for unusable input (too few frames, times
+    not increasing); everything an athlete can fix is a RETAKE."""
+    raw = ser.from_frames(frames, min_score)
+    cleaned = ser.clean(raw, thresholds.max_gap_s)
+    ev = detect_events(cleaned.t, cleaned.xy, mat_edges)
+    cuts = [ev.initial_contact_s, ev.takeoff_s, ev.second_landing_s]
+    smooth = ser.smooth_segments(cleaned.t, cleaned.xy, [c for c in cuts if c is not None])
+    metrics = compute_metrics(cleaned.t, smooth, raw.index, ev)
+    failures, quality = run_gates(raw, cleaned.xy, smooth, ev, mat_edges, frame_size, thresholds)
+    if failures:
+        quality = {**quality, "failed": [f.code for f in failures], "details": [f.detail for f in failures]}
+        return TrialResult(verdict="RETAKE", reasons=tuple(dict.fromkeys(f.reason for f in failures)),
+                           findings=tuple(dict.fromkeys(f.code for f in failures)), borderline=False, refer=False,
+                           events=ev, metrics=metrics, quality=quality, sex=sex)
+    s = score(score_input(metrics), thresholds, sex)
+    return TrialResult(verdict=s.verdict, reasons=s.reasons, findings=s.findings, borderline=s.borderline,
+                       refer=s.refer, events=ev, metrics=metrics, quality=quality, sex=sex)
