@@ -73,11 +73,16 @@ def serve(config: Any, *, port_override: int | None = None, howto_clip: Path | N
     from kiosk.station.runtime import StationRuntime
     from kiosk.store import Store
     from kiosk.web import create_app
+    from kiosk.web.station.recorder import StationRecorder
 
     watchdog = _watchdog()
     store = Store.for_config(config)
-    runtime = StationRuntime.from_config(config, store=store) if _takes_store() else StationRuntime.from_config(config)
+    store.migrate()
+    effective = store.effective_config(config)   # the coach's Settings page overrides (trials, thresholds)
+    recorder = StationRecorder(store, effective)
+    runtime = StationRuntime.from_config(effective, on_trial_done=recorder.on_trial_done)
     app = create_app(config, runtime, store=store)
+    app.extensions["station_recorder"] = recorder
     if howto_clip is not None:
         app.config["STATION_HOWTO_CLIP"] = str(howto_clip)
     port = 0 if port_override == 0 else config.web.port
@@ -88,7 +93,7 @@ def serve(config: Any, *, port_override: int | None = None, howto_clip: Path | N
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     stop = threading.Event()
     _on_signals(stop)
-    runtime.start_threads() if hasattr(runtime, "start_threads") else None
+    runtime.begin()
     thread = threading.Thread(target=server.run, name="waitress", daemon=True)
     thread.start()
     mode = "demo" if demo else "station"
@@ -108,16 +113,9 @@ def serve(config: Any, *, port_override: int | None = None, howto_clip: Path | N
             watchdog.stopping("shutting down")
         server.close()
         runtime.close()
+        recorder.close()
         store.close()
     return 0
-
-
-def _takes_store() -> bool:
-    import inspect
-
-    from kiosk.station.runtime import StationRuntime
-
-    return "store" in inspect.signature(StationRuntime.from_config).parameters
 
 
 def _watchdog() -> Any:

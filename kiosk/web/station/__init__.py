@@ -82,7 +82,11 @@ def _view(snapshot: dict) -> dict:
     tracker = _tracker()
     tracker.observe(snapshot)
     results = tracker.results()
-    result_media = media.urls_for(snapshot) if snapshot.get("state") == "result" else None
+    result_media = None
+    recorder = current_app.extensions.get("station_recorder")
+    if recorder is not None and snapshot.get("state") == "result" and snapshot.get("athlete"):
+        attempt = int(snapshot.get("attempts") or 0)
+        result_media = media.urls_for(attempt, recorder.ui_media(attempt))
     athlete = snapshot.get("athlete") if isinstance(snapshot.get("athlete"), dict) else {}
 
     def summarize(trials: list[dict]) -> dict:
@@ -118,6 +122,7 @@ def index() -> str:
         "idle_timeout_s": cfg.web.idle_timeout_s,
         "allow_quick_add": cfg.web.allow_quick_add,
         "trials": cfg.session.trials,
+        "countdown_s": cfg.mat.countdown_s,
         "station_name": cfg.station.name,
     }
     # "<" escaped so no configured name can close the <script> block the JSON sits in
@@ -192,10 +197,14 @@ def howto_index() -> Response:
     return _nocache(jsonify({"count": len(frames or []), "fps": media.HOWTO_FPS}))
 
 
-@bp.get("/station/result/<int:seq>/<name>.jpg")
-def result_image(seq: int, name: str) -> Response:
-    """Freeze-frame (``freeze``) or slow-motion replay frame (``replay-N``) of the last trial."""
-    jpeg = media.result_jpeg(_runtime().snapshot(), seq, name)
+@bp.get("/station/result/<int:attempt>/<name>.jpg")
+def result_image(attempt: int, name: str) -> Response:
+    """Freeze-frame (``freeze``) or slow-motion frame (``replay-N``) of the trial on screen only."""
+    recorder = current_app.extensions.get("station_recorder")
+    snap = _runtime().snapshot()
+    if recorder is None or not snap.get("athlete") or int(snap.get("attempts") or 0) != attempt:
+        abort(404)
+    jpeg = media.pick_jpeg(recorder.ui_media(attempt), name)
     if jpeg is None:
         abort(404)
     return Response(jpeg, mimetype="image/jpeg", headers={"Cache-Control": "no-store"})
@@ -218,6 +227,7 @@ def check_in() -> Response:
     cfg = _config()
     athlete = checkin.resolve_athlete(_store(), data, allow_quick_add=cfg.web.allow_quick_add)
     _tracker().reset()
+    _end_visit()
     _runtime().check_in(athlete)
     return _nocache(jsonify(_view(_runtime().snapshot())))
 
@@ -233,12 +243,19 @@ def cancel() -> Response:
     """End the athlete's visit: runtime back to idle, and the session view forgotten (privacy)."""
     _runtime().cancel()
     _tracker().reset()
+    _end_visit()
     return _nocache(jsonify({"ok": True}))
 
 
 @bp.errorhandler(checkin.CheckInError)
 def _checkin_error(exc: Exception) -> Response:
     return _error(str(exc), 400)
+
+
+def _end_visit() -> None:
+    recorder = current_app.extensions.get("station_recorder")
+    if recorder is not None:
+        recorder.end_visit()
 
 
 def _store() -> Any:

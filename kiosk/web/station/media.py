@@ -105,31 +105,27 @@ def annotate_peak(image: np.ndarray, keypoints: np.ndarray, angles: dict[str, fl
     return out
 
 
-def urls_for(snapshot: dict) -> dict | None:
-    """Where the page finds the last trial's freeze-frame and replay frames (set by the runtime)."""
-    media = snapshot.get("media") if isinstance(snapshot.get("media"), dict) else None
-    seq = snapshot.get("result_seq", snapshot.get("attempts", 0))
-    if not media:
+def urls_for(attempt: int, ui: dict | None) -> dict | None:
+    """Where the page finds the trial's freeze-frame and slow-motion frames."""
+    if not ui:
         return None
     out: dict[str, Any] = {}
-    if media.get("freeze"):
-        out["freeze_url"] = f"/station/result/{seq}/freeze.jpg"
-    n = int(media.get("replay_frames") or 0)
-    if n:
-        out["replay_urls"] = [f"/station/result/{seq}/replay-{i}.jpg" for i in range(n)]
-        out["replay_fps"] = float(media.get("replay_fps") or 30) / SLOWMO
+    if ui.get("freeze"):
+        out["freeze_url"] = f"/station/result/{attempt}/freeze.jpg"
+    if ui.get("replay"):
+        out["replay_urls"] = [f"/station/result/{attempt}/replay-{i}.jpg" for i in range(len(ui["replay"]))]
+        out["replay_fps"] = round(float(ui.get("replay_fps") or 8.0), 2)
     return out
 
 
-def result_jpeg(snapshot: dict, seq: int, name: str) -> bytes | None:
-    """One picture of the last trial, only while it is the one on screen (privacy)."""
-    media = snapshot.get("media") if isinstance(snapshot.get("media"), dict) else None
-    if not media or seq != snapshot.get("result_seq", snapshot.get("attempts", 0)) or not snapshot.get("athlete"):
+def pick_jpeg(ui: dict | None, name: str) -> bytes | None:
+    """``freeze`` or ``replay-N`` from a trial's prepared pictures."""
+    if not ui:
         return None
     if name == "freeze":
-        return media.get("freeze")
+        return ui.get("freeze")
     if name.startswith("replay-") and name[7:].isdigit():
-        frames = media.get("replay") or []
+        frames = ui.get("replay") or []
         i = int(name[7:])
         return frames[i] if i < len(frames) else None
     return None

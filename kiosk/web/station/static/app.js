@@ -105,7 +105,7 @@
       text($("#fault-help"), view.fault.help);
       text($("#fault-detail"), view.fault.detail);
     }
-    if (view.state === "countdown") text($("#count"), view.countdown != null ? Math.ceil(view.countdown) : "");
+    if (view.state === "countdown") startCountdown(); else stopCountdown();
     const bar = document.querySelector(".progress");
     if (view.progress != null) { bar.classList.remove("indeterminate"); $("#progress-fill").style.width = Math.round(view.progress * 100) + "%"; }
     else { bar.classList.add("indeterminate"); }
@@ -209,6 +209,16 @@
     });
     renderGuidance($("#summary-guidance"), s.guidance || null);
   }
+
+  // ---------- countdown: the runtime counts; the page shows the same seconds from the config ----------
+  let countTimer = null;
+  function startCountdown() {
+    if (countTimer) return;
+    const end = Date.now() + boot.countdown_s * 1000;
+    const tick = () => text($("#count"), Math.max(1, Math.ceil((end - Date.now()) / 1000)));
+    tick(); countTimer = setInterval(tick, 100);
+  }
+  function stopCountdown() { if (countTimer) { clearInterval(countTimer); countTimer = null; } }
 
   // ---------- live preview (JPEG polling, ~10 fps, only while visible) ----------
   let previewOn = false;
