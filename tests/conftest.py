@@ -17,3 +17,52 @@ def shared_data() -> Path:
         pytest.skip("reference data not found at ../shared/data (next to the checkout); "
                     "this test checks against it")
     return SHARED_DATA
+
+
+# --- web app fixtures (Flask tutorial style): a fresh state folder and database per test -------
+
+@pytest.fixture()
+def app(tmp_path: Path):
+    """The app with coach pages and API, no station runtime, its store in a temporary folder."""
+    from kiosk.config import config_from_dict
+    from kiosk.web import create_app
+
+    cfg = config_from_dict({"station": {"state_dir": str(tmp_path / "state"), "name": "Test station",
+                                        "timezone": "UTC"},
+                            "web": {"secret_key": "test-" + "k" * 32}})
+    app = create_app(cfg)
+    app.config["TESTING"] = True
+    yield app
+    app.extensions["kiosk_store"].close()
+
+
+@pytest.fixture()
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture()
+def store(app):
+    return app.extensions["kiosk_store"]
+
+
+COACH_PASSWORD = "correct horse battery"
+
+
+def csrf_from(html: str) -> str:
+    """The CSRF token a page's forms carry."""
+    import re
+
+    m = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert m, "page has no CSRF token"
+    return m.group(1)
+
+
+@pytest.fixture()
+def coach(client, store):
+    """A logged-in coach ("anna"): returns the CSRF token for the client's posts."""
+    store.create_coach("anna", COACH_PASSWORD)
+    token = csrf_from(client.get("/coach/login").get_data(as_text=True))
+    r = client.post("/coach/login", data={"username": "anna", "password": COACH_PASSWORD, "csrf_token": token})
+    assert r.status_code == 302, r.get_data(as_text=True)
+    return csrf_from(client.get("/coach/roster").get_data(as_text=True))
