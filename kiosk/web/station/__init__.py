@@ -109,8 +109,10 @@ def _guidance(result: dict) -> dict | None:
             raise
         return None
 
-    g = guidance_for(result)
-    return g if isinstance(g, dict) else (g.to_json() if hasattr(g, "to_json") else None)
+    from kiosk.analysis.result import SessionResult, TrialResult
+
+    record = SessionResult.from_json(result) if "trials_needed" in result else TrialResult.from_json(result)
+    return guidance_for(record)
 
 
 # --- pages -----------------------------------------------------------------------------------

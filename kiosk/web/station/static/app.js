@@ -167,32 +167,39 @@
     renderGuidance($("#guidance"), r.guidance);
   }
 
+  // Guidance from kiosk/analysis/guidance.json: what it means, 2-3 exercises, when to see a professional.
   function renderGuidance(box, g) {
     box.replaceChildren();
     if (!g) return;
+    const items = g.items || [];
     const meaning = el("div", "gbox");
-    meaning.append(el("h3", null, g.title || "What it means"));
-    const what = g.meaning || g.what_it_means || g.summary;
-    if (what) meaning.append(el("p", null, what));
-    box.append(meaning);
-    const ex = g.exercises || [];
+    meaning.append(el("h3", null, "What it means"));
+    if (g.flag_meaning) meaning.append(el("p", null, g.flag_meaning));
+    items.forEach((it) => { const p = el("p"); p.append(el("strong", null, it.title + ". "), document.createTextNode(it.meaning)); meaning.append(p); });
+    if (meaning.childNodes.length > 1) box.append(meaning);
+    const seen = new Set(), ex = [];
+    items.forEach((it) => (it.exercises || []).forEach((x) => { if (!seen.has(x.name)) { seen.add(x.name); ex.push(x); } }));
     if (ex.length) {
       const b = el("div", "gbox"); b.append(el("h3", null, "Try these"));
       const ul = el("ul");
       ex.slice(0, 3).forEach((x) => {
-        const li = el("li");
-        if (typeof x === "string") li.textContent = x;
-        else { li.append(el("strong", null, x.name || x.title || "")); const how = x.how || x.description || x.dose; if (how) li.append(el("span", "how", " – " + how)); }
+        const li = el("li"); li.append(el("strong", null, x.name));
+        const how = [x.how, x.dose].filter(Boolean).join(" ");
+        if (how) li.append(el("span", "how", " – " + how));
         ul.append(li);
       });
-      b.append(ul); box.append(b);
+      b.append(ul);
+      if ((g.cues || []).length) b.append(el("p", "how", "Cues: " + g.cues.join(" ")));
+      box.append(b);
     }
-    const pro = g.see_professional || g.see_a_professional || g.refer || [];
-    const proList = Array.isArray(pro) ? pro : [pro];
-    if (proList.length && proList[0]) {
-      const b = el("div", "gbox"); b.append(el("h3", null, "See a physio or doctor if"));
-      const ul = el("ul"); proList.forEach((p) => ul.append(el("li", null, p))); b.append(ul); box.append(b);
+    const pro = g.see_professional || [];
+    const refer = items.some((it) => it.professional);
+    if (pro.length) {
+      const b = el("div", "gbox" + (refer ? " refer" : ""));
+      b.append(el("h3", null, refer ? "Please see a physio or doctor" : "See a physio or doctor if"));
+      const ul = el("ul"); pro.forEach((p) => ul.append(el("li", null, p))); b.append(ul); box.append(b);
     }
+    if (g.disclaimer) box.append(el("p", "how", g.disclaimer));
   }
 
   function renderSummary(s) {
