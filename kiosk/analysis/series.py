@@ -11,6 +11,7 @@ contact is never smeared into the flight before it.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -78,33 +79,30 @@ def from_frames(frames: Sequence[PoseFrame], min_score: float) -> Series:
 
 def hampel_mask(values: np.ndarray, half_window: int = HAMPEL_HALF_WINDOW, n_sigmas: float = HAMPEL_SIGMAS,
                 min_dev: float = HAMPEL_MIN_PX) -> np.ndarray:
-    """True where a sample of a 1-D series is an outlier against its neighbours' median.
+    """True where a sample is an outlier against its neighbours' median (per column if 2-D).
 
     NaNs are ignored (never flagged). A monotonic run has its own value as the window median, so
     fast but smooth motion is never flagged, only isolated spikes.
     """
-    n = len(values)
-    out = np.zeros(n, dtype=bool)
-    for i in range(n):
-        if not np.isfinite(values[i]):
-            continue
-        win = values[max(0, i - half_window): i + half_window + 1]
-        win = win[np.isfinite(win)]
-        if len(win) < 3:
-            continue
-        med = np.median(win)
-        mad = 1.4826 * np.median(np.abs(win - med))
-        dev = abs(values[i] - med)
-        out[i] = dev > max(n_sigmas * mad, min_dev)
-    return out
+    v = np.asarray(values, dtype=np.float64)
+    flat = v.reshape(len(v), -1)
+    pad = np.pad(flat, ((half_window, half_window), (0, 0)), constant_values=np.nan)
+    win = np.lib.stride_tricks.sliding_window_view(pad, 2 * half_window + 1, axis=0)  # (N, C, W)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        med = np.nanmedian(win, axis=-1)
+        mad = 1.4826 * np.nanmedian(np.abs(win - med[..., None]), axis=-1)
+    enough = np.isfinite(win).sum(axis=-1) >= 3
+    dev = np.abs(flat - med)
+    out = enough & np.isfinite(flat) & (dev > np.maximum(n_sigmas * mad, min_dev))
+    return out.reshape(v.shape)
 
 
 def reject_outliers(xy: np.ndarray, min_dev: float = HAMPEL_MIN_PX) -> np.ndarray:
     """A copy of ``xy`` (N, J, 2) with Hampel outliers (in x or y) set to NaN."""
     out = xy.copy()
-    for j in range(xy.shape[1]):
-        bad = hampel_mask(xy[:, j, 0], min_dev=min_dev) | hampel_mask(xy[:, j, 1], min_dev=min_dev)
-        out[bad, j] = np.nan
+    bad = hampel_mask(xy, min_dev=min_dev).any(axis=-1)
+    out[bad] = np.nan
     return out
 
 
@@ -132,24 +130,29 @@ def fill_short_gaps(t: np.ndarray, xy: np.ndarray, max_gap_s: float) -> np.ndarr
 
 
 def _local_quadratic(t: np.ndarray, y: np.ndarray, half_width: float) -> np.ndarray:
-    """Local quadratic regression of one coordinate inside one segment (tricube weights).
+    """Local quadratic regression of the columns of ``y`` (n, C) inside one segment.
 
-    Near the segment's ends the window is one-sided, which is what keeps contact sharp.
+    Tricube weights over +-``half_width``; near the segment's ends the window is one-sided,
+    which is what keeps contact sharp. Columns with a gap in a window are fitted on their own.
     """
     out = np.full_like(y, np.nan)
     ok = np.isfinite(y)
-    for i in np.flatnonzero(ok):
-        sel = ok & (np.abs(t - t[i]) <= half_width * 1.0001)
-        tt = t[sel] - t[i]
-        yy = y[sel]
-        if len(tt) < 3:
-            out[i] = y[i]
-            continue
-        w = (1 - (np.abs(tt) / (half_width * 1.5)) ** 3) ** 3
-        deg = 2 if len(tt) >= 4 else 1
-        sw = np.sqrt(w)
-        coef = np.linalg.lstsq(np.vander(tt, deg + 1) * sw[:, None], yy * sw, rcond=None)[0]
-        out[i] = coef[-1]
+    for i in range(len(t)):
+        near = np.abs(t - t[i]) <= half_width * 1.0001
+        full = ok[i] & ok[near].all(axis=0)
+        groups = [(near, np.flatnonzero(full))] + [(near & ok[:, c], np.array([c]))
+                                                     for c in np.flatnonzero(ok[i] & ~full)]
+        for sel, cols in groups:
+            if len(cols) == 0:
+                continue
+            tt = t[sel] - t[i]
+            if len(tt) < 3:
+                out[i, cols] = y[i, cols]
+                continue
+            w = np.sqrt((1 - (np.abs(tt) / (half_width * 1.5)) ** 3) ** 3)
+            deg = 2 if len(tt) >= 4 else 1
+            coef = np.linalg.lstsq(np.vander(tt, deg + 1) * w[:, None], y[np.ix_(sel, cols)] * w[:, None], rcond=None)[0]
+            out[i, cols] = coef[-1]
     return out
 
 
@@ -168,8 +171,7 @@ def smooth_segments(t: np.ndarray, xy: np.ndarray, boundaries: Sequence[float],
     flat_out = out.reshape(len(t), -1)
     for s in np.unique(seg_id):
         rows = seg_id == s
-        for c in range(flat_in.shape[1]):
-            flat_out[rows, c] = _local_quadratic(t[rows], flat_in[rows, c], hw)
+        flat_out[rows] = _local_quadratic(t[rows], flat_in[rows], hw)
     return out
 
 
