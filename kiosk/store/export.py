@@ -285,8 +285,8 @@ def roster_csv(athletes: Iterable[dict], *, bom: bool = True) -> str:
 def import_roster(store: Store, text: str) -> tuple[int, int]:
     """Add or update athletes from a roster CSV; all rows or none. Returns (added, updated).
 
-    A row matches an existing athlete by ``athlete_id``, else by ``athlete_number``; other rows
-    are added. Only ``display_name`` is required; columns left out keep their stored values.
+    A row matches an existing athlete by ``athlete_id`` (of this station), else by
+    ``athlete_number``; other rows are added. Only ``display_name`` is required; columns left out keep their stored values.
     """
     text = text.removeprefix(BOM)
     reader = csv.DictReader(io.StringIO(text, newline=""))
@@ -309,9 +309,8 @@ def import_roster(store: Store, text: str) -> tuple[int, int]:
                 existing = store.get_athlete(int(row["athlete_id"]))
             except ValueError:
                 raise InputError(f"roster line {line}: athlete_id {row['athlete_id']!r} is not a number") from None
-            if existing is None:
-                raise InputError(f"roster line {line}: no athlete with id {row['athlete_id']}")
-        elif row.get("athlete_number"):
+        # An id from another station's export matches nothing here: fall back to the number.
+        if existing is None and row.get("athlete_number"):
             existing = store.athlete_by_number(row["athlete_number"])
         if existing is None and not row.get("display_name"):
             raise InputError(f"roster line {line}: display_name is empty")
