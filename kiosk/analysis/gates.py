@@ -193,17 +193,19 @@ def check_second_person(raw: Series, ev: Events) -> Failure | None:
     sel = (t >= start) & (t <= end + 0.1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        centre = np.nanmean(xy[:, [LEFT_SHOULDER, RIGHT_SHOULDER, LEFT_HIP, RIGHT_HIP]], axis=1)
         torso = torso_length_px(xy)
+    body = xy[:, [LEFT_SHOULDER, RIGHT_SHOULDER, LEFT_HIP, RIGHT_HIP]]
     scale = _nanmedian(torso[sel])
     if not np.isfinite(scale) or scale <= 0:
         return None
     idx = np.flatnonzero(sel)
     for a, b in zip(idx[:-1], idx[1:], strict=True):
         dt = t[b] - t[a]
-        d = centre[b] - centre[a]
-        if not np.isfinite(d).all():
+        # Compare only joints seen in both frames: a joint dropping out must not move the centre.
+        both = np.isfinite(body[a]).all(axis=1) & np.isfinite(body[b]).all(axis=1)
+        if both.sum() < 2:
             continue
+        d = np.median(body[b, both] - body[a, both], axis=0)
         side = abs(d[0]) / dt / scale
         speed = float(np.hypot(*d)) / dt / scale
         step = abs(torso[b] - torso[a]) / scale if np.isfinite(torso[a]) and np.isfinite(torso[b]) else 0.0

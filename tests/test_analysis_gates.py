@@ -1,0 +1,153 @@
+"""Every quality gate on a hand-built series: each gives RETAKE with its own reason, never PASS."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_analysis_build import H, Jump, W, frames, mat
+
+from kiosk.analysis.gates import REASONS
+from kiosk.analysis.trial import analyze_trial
+from kiosk.keypoints import KP, LOWER_LIMB
+from kiosk.matcsv import MatEdge
+
+
+def retake(result, code: str) -> None:
+    assert result.verdict == "RETAKE", result.findings
+    assert code in result.findings, result.findings
+    assert REASONS[code] in result.reasons
+
+
+def test_a_clean_jump_passes_every_gate():
+    j = Jump(noise_px=1.0)
+    r = analyze_trial(frames(j), mat(j), frame_size=(W, H))
+    assert r.verdict == "PASS", r.reasons
+    assert r.quality["hip_width_ratio"] == pytest.approx(1.0, abs=0.05)
+
+
+def test_no_landing():
+    j = Jump()
+    fr = [f for f in frames(j) if f.t < j.ic - 0.1]   # the clip ends in the air
+    retake(analyze_trial(fr, None), "no_landing")
+
+
+def test_landed_off_the_mat_when_it_never_closed():
+    j = Jump()
+    retake(analyze_trial(frames(j), []), "off_mat")
+
+
+def test_landed_off_the_mat_when_it_closed_only_at_the_second_landing():
+    j = Jump()
+    retake(analyze_trial(frames(j), [MatEdge(j.landing, True)]), "off_mat")
+
+
+def test_mat_and_video_disagree():
+    j = Jump()
+    late = [MatEdge(j.ic + 0.09, True), MatEdge(j.takeoff, False), MatEdge(j.landing, True)]
+    retake(analyze_trial(frames(j), late), "mat_video_disagree")
+
+
+def test_mat_within_tolerance_is_fine():
+    j = Jump()
+    near = [MatEdge(j.ic + 0.012, True), MatEdge(j.takeoff, False), MatEdge(j.landing, True)]
+    assert analyze_trial(frames(j), near).verdict == "PASS"
+
+
+@pytest.mark.parametrize("fps", [15, 20])
+def test_camera_too_slow(fps):
+    j = Jump(fps=fps)
+    retake(analyze_trial(frames(j), mat(j)), "camera_too_slow")
+
+
+def test_feet_cut_off_by_the_bottom_edge():
+    j = Jump()
+    retake(analyze_trial(frames(j), mat(j), frame_size=(W, int(j.leg_px + 330))), "feet_cut_off")
+
+
+def test_feet_cut_off_as_missing_ankles():
+    j = Jump()
+
+    def hide(i, t, kp):
+        if t > j.ic - 0.2:
+            kp[[KP["left_ankle"], KP["right_ankle"]], 2] = 0.05
+    retake(analyze_trial(frames(j, hide), mat(j)), "feet_cut_off")
+
+
+def test_legs_not_seen():
+    j = Jump()
+
+    def occlude(i, t, kp):
+        if j.ic + 0.02 < t < j.ic + 0.25:
+            kp[[KP["left_knee"], KP["right_knee"]], 2] = 0.1
+    retake(analyze_trial(frames(j, occlude), mat(j)), "legs_not_seen")
+
+
+def test_one_dropped_frame_is_bridged_not_a_retake():
+    j = Jump()
+
+    def drop(i, t, kp):
+        if abs(t - j.peak) < 0.5 / j.fps:
+            kp[list(LOWER_LIMB), 2] = 0.0
+    assert analyze_trial(frames(j, drop), mat(j)).verdict == "PASS"
+
+
+def test_turned_away_during_the_landing():
+    j = Jump()
+
+    def turn(i, t, kp):  # hips narrow to 60% from contact on: the athlete rotated
+        if t > j.ic - 0.1:
+            cx = (kp[KP["left_hip"], 0] + kp[KP["right_hip"], 0]) / 2
+            for name in ("left_hip", "right_hip"):
+                kp[KP[name], 0] = cx + 0.6 * (kp[KP[name], 0] - cx)
+    retake(analyze_trial(frames(j, turn), mat(j)), "turned_away")
+
+
+def test_mirrored_or_backwards_athlete_is_turned_away():
+    j = Jump()
+
+    def mirror(i, t, kp):
+        kp[:, 0] = W - kp[:, 0]
+        # A mirror puts the left hip on the image's left; the model still calls it left.
+    retake(analyze_trial(frames(j, mirror), mat(j)), "turned_away")
+
+
+def test_second_person_the_model_jumps_to():
+    j = Jump()
+
+    def other(i, t, kp):  # for a few frames the model follows someone 200 px to the side
+        if j.ic + 0.05 < t < j.ic + 0.1:
+            kp[:, 0] += 200
+            kp[:, 1] -= 30
+    retake(analyze_trial(frames(j, other), mat(j)), "second_person")
+
+
+def test_implausible_angle():
+    j = Jump(valgus={"left": 45.0, "right": 4.0})
+    retake(analyze_trial(frames(j), mat(j)), "implausible_pose")
+
+
+def test_knee_above_hip_is_implausible():
+    j = Jump()
+
+    def swap(i, t, kp):
+        if j.ic < t < j.takeoff:
+            kp[KP["left_knee"], 1] = kp[KP["left_hip"], 1] - 20
+    retake(analyze_trial(frames(j, swap), mat(j)), "implausible_pose")
+
+
+def test_a_retake_is_never_a_pass_even_with_perfect_knees():
+    j = Jump(fps=15, valgus={"left": 0.0, "right": 0.0})
+    r = analyze_trial(frames(j), mat(j))
+    assert r.verdict == "RETAKE" and "pass" not in r.findings
+    assert r.metrics.left.fppa_peak is not None  # the numbers are still reported to the coach
+
+
+def test_quality_reports_the_measured_figures():
+    j = Jump()
+    fr = frames(j)
+    r = analyze_trial(fr, mat(j))
+    q = r.quality
+    t = np.array([f.t for f in fr])
+    assert q["fps"] == pytest.approx(120, abs=0.5)
+    assert q["frames_contact_to_peak"] == int(((t >= j.ic) & (t <= r.events.peak_flexion_s)).sum()) >= 4
+    assert q["lower_limb_seen_share"] == 1.0
