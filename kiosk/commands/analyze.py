@@ -37,6 +37,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--keypoints-out", metavar="FILE.json", help="write per-frame keypoints of every source to this JSON file")
     p.add_argument("--overlay-out", metavar="FILE.mp4",
                    help="draw the skeleton onto the (single) input; .mp4 for clips, .png/.jpg also for a photo")
+    p.add_argument("--mat", metavar="MAT.csv", help="contact-mat edges for the (single) clip; without it events come from the video")
+    p.add_argument("--json", action="store_true", help="score the landing and print the trial result as JSON")
+    p.add_argument("--sex", choices=("female", "male"), default=None, help="athlete's sex for the peak-FPPA norm")
     p.set_defaults(func=run)
 
 
@@ -149,6 +152,8 @@ def _check_outputs(args: argparse.Namespace) -> None:
             raise MediaError(f"{value}: folder for {opt} does not exist")
     if args.keypoints_out and Path(args.keypoints_out).suffix.lower() != ".json":
         raise MediaError(f"{args.keypoints_out}: --keypoints-out must end in .json")
+    if args.mat and len(args.paths) != 1:
+        raise MediaError(f"--mat takes one clip, got {len(args.paths)}")
     if args.overlay_out:
         if len(args.paths) != 1:
             raise MediaError(f"--overlay-out takes one input, got {len(args.paths)}")
@@ -179,7 +184,7 @@ def run(args: argparse.Namespace) -> int:
             info, poses = run_pose(path, estimator, track=not args.no_track,
                                    on_info=sink.start if sink else None, on_frame=sink)
             results.append((info, poses))
-            if not (args.keypoints_out or args.overlay_out):
+            if not (args.keypoints_out or args.overlay_out or args.json or args.mat):
                 print(summary_line(info, poses), flush=True)
         if sink is not None:
             sink.finish()
@@ -194,4 +199,19 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {args.keypoints_out} ({sum(len(p) for _, p in results)} frames, model {model})")
     if args.overlay_out:
         print(f"wrote {args.overlay_out}")
+    if args.json or args.mat:
+        print_trials(args, cfg, results)
     return 0
+
+
+def print_trials(args: argparse.Namespace, cfg, results: list) -> None:
+    """Score each clip's landing and print ``TrialResult.to_json()`` (one object, or a list)."""
+    import json
+
+    from kiosk.analysis import analyze_trial
+    from kiosk.matcsv import read_mat_csv
+
+    edges = read_mat_csv(args.mat) if args.mat else None
+    out = [analyze_trial(poses, edges, thresholds=cfg.scoring, sex=args.sex, frame_size=(info.width, info.height),
+                         min_score=cfg.pose.min_score).to_json() for info, poses in results]
+    print(json.dumps(out[0] if len(out) == 1 else out, indent=2))
