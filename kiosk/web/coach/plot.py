@@ -17,7 +17,7 @@ from markupsafe import Markup, escape
 WIDTH = 720
 PANEL_H = 150
 GAP = 34
-LEFT, RIGHT, TOP = 56, 16, 26
+LEFT, RIGHT, TOP = 56, 16, 30
 
 
 @dataclass(frozen=True)
@@ -44,11 +44,9 @@ def _nice_ticks(lo: float, hi: float, count: int = 4) -> list[float]:
     mag = 10 ** math.floor(math.log10(raw))
     step = min((m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw), default=10 * mag)
     start = math.floor(lo / step) * step
-    ticks = []
-    v = start
-    while v <= hi + step * 0.5:
-        ticks.append(round(v, 10))
-        v += step
+    ticks = [round(start, 10)]
+    while ticks[-1] < hi - 1e-9:  # the top tick reaches the largest value: no point drawn outside
+        ticks.append(round(ticks[-1] + step, 10))
     return ticks
 
 
@@ -109,13 +107,15 @@ def trend_svg(when: list[datetime], panels: list[Panel], *, labels: list[str] | 
                 tip = f"{labels[i]}: " if labels else ""
                 out.append(f'<circle class="pt" data-series="{s.key}" cx="{x:.1f}" cy="{y:.1f}" r="3.5" '
                            f'fill="{s.colour}"><title>{escape(tip)}{escape(s.label)} {v:.2f}</title></circle>')
-            lx = LEFT + 8 + s_index * 190
-            out.append(f'<g class="legend"><rect x="{lx}" y="{top + 6}" width="10" height="10" fill="{s.colour}"/>'
-                       f'<text x="{lx + 14}" y="{top + 15}">{escape(s.label)}</text></g>')
+            # legend in the title row, right-aligned, so it never covers a point
+            lx = WIDTH - RIGHT - (len(panel.series) - s_index) * 180
+            out.append(f'<g class="legend"><rect x="{lx}" y="{top - 18}" width="10" height="10" fill="{s.colour}"/>'
+                       f'<text x="{lx + 14}" y="{top - 9}">{escape(s.label)}</text></g>')
         out.append("</g>")
     bottom = TOP + len(panels) * (PANEL_H + GAP) - GAP + 16
     for i in sorted({0, n - 1, *range(0, n, max(1, n // 5))}):
-        out.append(f'<text class="tick" x="{xs[i]:.1f}" y="{bottom}" text-anchor="middle">'
+        anchor = "start" if xs[i] < LEFT + 40 else "end" if xs[i] > WIDTH - RIGHT - 40 else "middle"
+        out.append(f'<text class="tick" x="{xs[i]:.1f}" y="{bottom}" text-anchor="{anchor}">'
                    f"{when[i]:%d %b %y}</text>")
     out.append("</svg>")
     return Markup("".join(out))
