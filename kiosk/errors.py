@@ -55,7 +55,3 @@ class DiskFullError(StoreError):
 
 class InputError(KioskError, ValueError):
     """Something a person typed or uploaded (form, roster CSV, command argument) is not valid."""
-
-
-class AuthError(KioskError, PermissionError):
-    """A login, token or account operation was refused."""
