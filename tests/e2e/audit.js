@@ -37,7 +37,14 @@
   for (const el of document.querySelectorAll("button, a[href], [role=button], input, select, label.consent")) {
     if (!visible(el) || el.matches("input[type=checkbox]")) continue;   // the checkbox's target is its label
     const r = el.getBoundingClientRect();
-    if (r.width < 48 || r.height < 48) small.push({ text: (el.textContent || el.id || el.tagName).trim().slice(0, 40), w: r.width, h: r.height });
+    const label = (el.textContent || el.id || el.tagName).trim().slice(0, 40);
+    if (r.width < 48 || r.height < 48) small.push({ text: label, w: r.width, h: r.height });
+    // A target covered by something else (overlapping layout) cannot be touched either.
+    const cx = Math.min(Math.max(r.left + r.width / 2, 0), innerWidth - 1), cy = r.top + r.height / 2;
+    if (cy >= 0 && cy < innerHeight) {
+      const hit = document.elementFromPoint(cx, cy);
+      if (hit && hit !== el && !el.contains(hit) && !hit.contains(el)) small.push({ text: label, covered_by: hit.tagName + "." + hit.className });
+    }
   }
   const low = [];
   let checked = 0;

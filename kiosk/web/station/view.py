@@ -254,6 +254,10 @@ def station_view(snapshot: dict, *, thresholds: Thresholds, trials_per_session: 
     if isinstance(last, dict) and athlete and state == "result":
         rv = result_view(last, thresholds, sex, guidance)
         rv.update(media or {})
+        if rv["verdict"] == "RETAKE":
+            # No angles on a jump that could not be measured: a number would look like a result.
+            rv.pop("freeze_url", None)
+            view["trial"]["next_label"] = view["trial"]["next_label"].replace("Next jump", "Try again")
         view["result"] = rv
     if athlete:
         view["session"] = session_view(snapshot, session_results or [], trials_per_session, summarize, guidance)

@@ -148,9 +148,12 @@
     renderedResult = key;
     verdictBox($("#verdict"), $("#verdict-use"), $("#verdict-word"), $("#verdict-sub"), r.verdict, r.words + (r.borderline ? " (borderline)" : ""));
     const reasons = $("#reasons"); reasons.replaceChildren(...r.reasons.map((s) => el("li", null, s)));
-    const hasMedia = !!r.freeze_url;
-    $("#result-media").hidden = !hasMedia;
-    if (hasMedia) { $("#freeze").src = r.freeze_url; startReplay(r.replay_urls || [], r.replay_fps || 8); }
+    const replay = r.replay_urls || [];
+    $("#result-media").hidden = !r.freeze_url && !replay.length;
+    $("#freeze").closest("figure").hidden = !r.freeze_url;
+    $("#replay").closest("figure").hidden = !replay.length;
+    if (r.freeze_url) $("#freeze").src = r.freeze_url;
+    if (replay.length) startReplay(replay, r.replay_fps || 8);
     const legs = $("#legs"); legs.replaceChildren();
     if (r.legs) {
       for (const side of ["left", "right"]) {
