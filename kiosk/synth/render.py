@@ -57,7 +57,7 @@ class Painter:
 
     def capsule(self, a: np.ndarray, b: np.ndarray, ra: float, rb: float, colour: RGB, shade: bool = True) -> None:
         img = self.img
-        cv2.fillConvexPoly(img, _pts(capsule_outline(a, b, ra, rb)), _tone(colour, 0.62 if shade else 1.0), AA, SHIFT)
+        cv2.fillConvexPoly(img, _pts(capsule_outline(a, b, ra, rb)), _tone(colour, 0.7 if shade else 1.0), AA, SHIFT)
         if not shade or max(ra, rb) < 1.2:
             return
         d = b - a
@@ -117,47 +117,65 @@ class PersonDrawer:
         h = b.height
         groups: list[tuple[float, Callable[[], None]]] = []
 
-        # --- trunk: shorts (pelvis) then shirt -------------------------------------------------
-        def trunk() -> None:
-            wl = [pelvis + lat * b.waist_half * 1.04 + up * 0.10 * h, pelvis + lat * b.hip_out_half + up * 0.0,
-                  pelvis + lat * b.hip_out_half * 0.9 - up * 0.03 * h]
-            short_pts = wl + [pelvis - up * 0.045 * h] + [q - 2 * lat * ((q - pelvis) @ lat) for q in reversed(wl)]
-            painter.polygon(proj(np.array(short_pts)), self.bottoms)
+        # --- core: legs (far one first), then shorts over the thigh tops, then the shirt ----------
+        def leg(s: str) -> None:
+            hip, knee, ankle = uv[f"{s}_hip"], uv[f"{s}_knee"], uv[f"{s}_ankle"]
+            legging = look.bottoms_kind == "leggings"
+            skin_or = self.bottoms if legging else self.skin
+            r_th, r_kn = px(b.thigh_r, f"{s}_hip"), px(b.knee_r, f"{s}_knee")
+            r_calf, r_an = px(b.calf_r, f"{s}_knee"), px(b.ankle_r, f"{s}_ankle")
+            calf = knee + (ankle - knee) * 0.3
+            painter.capsule(knee, ankle, r_kn * 0.95, r_an, skin_or)
+            painter.capsule(knee, calf, r_kn, r_calf, skin_or)
+            painter.capsule(calf, ankle + (calf - ankle) * 0.2, r_calf, r_an * 1.05, skin_or)
+            mid = hip + (knee - hip) * 0.55  # the thigh keeps its bulk, then tapers to the knee
+            painter.capsule(mid, knee, r_th * 0.86, r_kn, skin_or)
+            painter.capsule(hip, mid, r_th, r_th * 0.86, skin_or)
+            sock_top = ankle + (knee - ankle) * 0.14
+            painter.capsule(sock_top, ankle, r_an * 1.12, r_an * 1.15, look.socks)
+            heel, toe = uv[f"{s}_heel"], uv[f"{s}_toe"]
+            r_shoe = px(0.45 * b.ankle_h, f"{s}_ankle")
+            painter.capsule(heel, toe, r_shoe * 1.05, r_shoe * 0.95, look.soles, shade=False)
+            lift = np.array([0.0, -0.28 * r_shoe])
+            painter.capsule(heel + lift, toe + lift, r_shoe * 0.95, r_shoe * 0.8, look.shoes)
+            # the shoe's collar sits just below the malleoli, where an annotator puts the ankle
+            collar = ankle + (heel - ankle) * 0.55 + (toe - ankle) * 0.12
+            painter.capsule(collar, toe + (ankle - toe) * 0.35, r_an * 1.2, r_shoe * 0.85, look.shoes)
+
+        def shorts() -> None:
+            legging = look.bottoms_kind == "leggings"
+            length = 0.12 if legging else look.shorts_len
+            side_pts = {}
+            for s, other in (("left", "right"), ("right", "left")):
+                hip, knee = uv[f"{s}_hip"], uv[f"{s}_knee"]
+                d = knee - hip
+                n = np.array([-d[1], d[0]]) / max(float(np.hypot(*d)), 1e-6)
+                n *= np.sign(n @ (hip - uv[f"{other}_hip"])) or 1.0
+                r = px(b.thigh_r, f"{s}_hip") * 1.07
+                opening = hip + d * length
+                sg = 1.0 if s == "left" else -1.0
+                waist, hip_out = proj(np.array([pelvis + lat * sg * b.waist_half * 1.04 + up * 0.10 * h,
+                                                pelvis + lat * sg * b.hip_out_half]))
+                side_pts[s] = [waist, hip_out, opening + n * r, opening - n * r * 0.95]
+            crotch = list(proj(np.array([pelvis - up * 0.075 * h + lat * 0.008 * h, pelvis - up * 0.075 * h - lat * 0.008 * h])))
+            pts = side_pts["left"] + crotch + side_pts["right"][::-1]
+            painter.polygon(np.array(pts), self.bottoms)
+
+        def shirt() -> None:
             sh_w = b.shoulder_half + 0.6 * b.upper_arm_r
             half = [pelvis + lat * b.hip_out_half * 0.97 + up * 0.035 * h, pelvis + lat * b.waist_half + up * 0.14 * h,
                     pelvis + lat * b.chest_half + up * (b.trunk - 0.075 * h), pelvis + lat * sh_w + up * (b.trunk - 0.02 * h),
                     pelvis + lat * (sh_w - 0.02 * h) + up * (b.trunk + 0.008 * h), pelvis + lat * 0.03 * h + up * (b.trunk + 0.022 * h)]
-            shirt = half + [q - 2 * lat * ((q - pelvis) @ lat) for q in reversed(half)]
-            painter.polygon(proj(np.array(shirt)), self.shirt)
+            outline = half + [q - 2 * lat * ((q - pelvis) @ lat) for q in reversed(half)]
+            painter.polygon(proj(np.array(outline)), self.shirt)
 
-        groups.append((float((z["pelvis"] + z["neck"]) / 2) + 0.04, trunk))
+        def core() -> None:
+            for s in sorted(("left", "right"), key=lambda s: -(z[f"{s}_knee"] + z[f"{s}_ankle"])):
+                leg(s)
+            shorts()
+            shirt()
 
-        # --- legs -------------------------------------------------------------------------------
-        for s in ("left", "right"):
-            def leg(s: str = s) -> None:
-                hip, knee, ankle = uv[f"{s}_hip"], uv[f"{s}_knee"], uv[f"{s}_ankle"]
-                legging = look.bottoms_kind == "leggings"
-                skin_or = self.bottoms if legging else self.skin
-                r_th, r_kn = px(b.thigh_r, f"{s}_hip"), px(b.knee_r, f"{s}_knee")
-                r_calf, r_an = px(b.calf_r, f"{s}_knee"), px(b.ankle_r, f"{s}_ankle")
-                calf = knee + (ankle - knee) * 0.3
-                painter.capsule(knee, ankle, r_kn * 0.95, r_an, skin_or)
-                painter.capsule(knee, calf, r_kn, r_calf, skin_or)
-                painter.capsule(calf, ankle + (calf - ankle) * 0.2, r_calf, r_an * 1.05, skin_or)
-                painter.capsule(hip, knee, r_th, r_kn, skin_or)
-                if not legging:
-                    end = hip + (knee - hip) * look.shorts_len
-                    painter.capsule(hip, end, r_th * 1.12, r_th * (1.12 - 0.25 * look.shorts_len), self.bottoms)
-                sock_top = ankle + (knee - ankle) * 0.14
-                painter.capsule(sock_top, ankle, r_an * 1.12, r_an * 1.15, look.socks)
-                heel, toe = uv[f"{s}_heel"], uv[f"{s}_toe"]
-                r_shoe = px(0.45 * b.ankle_h, f"{s}_ankle")
-                painter.capsule(heel, toe, r_shoe * 1.05, r_shoe * 0.95, look.soles, shade=False)
-                lift = np.array([0.0, -0.28 * r_shoe])
-                painter.capsule(heel + lift, toe + lift, r_shoe * 0.95, r_shoe * 0.8, look.shoes)
-                painter.capsule(ankle, toe + (ankle - toe) * 0.35, r_an * 1.25, r_shoe * 0.85, look.shoes)
-
-            groups.append((float(z[f"{s}_knee"] + z[f"{s}_hip"]) / 2, leg))
+        groups.append((float((z["pelvis"] + z["neck"]) / 2) + 0.04, core))
 
         # --- arms -------------------------------------------------------------------------------
         for s in ("left", "right"):
