@@ -70,3 +70,23 @@ def ensure_howto_clip(folder: str | Path) -> Path:
     root = Path(folder)
     root.mkdir(parents=True, exist_ok=True)
     return _ensure(root / "howto", HOWTO) / "clip.mp4"
+
+
+def contact_sheet(seeds: tuple[int, ...] = (1, 4, 9, 23), tile: tuple[int, int] = (320, 240)):
+    """Rows of (standing, initial contact, peak flexion) frames of sampled trials, one row per
+    seed: the picture in docs/synthetic-athlete.md. Returns an RGB image."""
+    import cv2
+    import numpy as np
+
+    from kiosk.synth.clip import ClipRenderer
+
+    rows = []
+    for seed in seeds:
+        r = ClipRenderer(sample_params(seed))
+        ev = r.scene.motion.ev
+        cells = []
+        for t in (0.5, ev.initial_contact, ev.peak_flexion):
+            frame = next(r.frames(t - 0.5 / r.params.fps, t + 0.5 / r.params.fps))
+            cells.append(cv2.resize(frame.image, tile, interpolation=cv2.INTER_AREA))
+        rows.append(np.hstack(cells))
+    return np.vstack(rows)
