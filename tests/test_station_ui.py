@@ -273,18 +273,23 @@ def test_freeze_frame_labels_sit_on_the_athletes_own_side() -> None:
     img = np.zeros((480, 640, 3), np.uint8)
     kps = np.zeros((17, 3), np.float32)
     # Frontal, unmirrored: the athlete's left leg is on the image's right.
-    for side, x in (("left", 400), ("right", 240)):
+    # Strong valgus: each knee has crossed the body's midline (x = 320) toward the other side.
+    for side, x in (("left", 360), ("right", 280)):
         kps[KP[f"{side}_hip"]] = (x, 200, 0.9)
-        kps[KP[f"{side}_knee"]] = (x - 20 if side == "left" else x + 20, 300, 0.9)
-        kps[KP[f"{side}_ankle"]] = (x, 400, 0.9)
+        kps[KP[f"{side}_knee"]] = (x - 70 if side == "left" else x + 70, 300, 0.9)
+        kps[KP[f"{side}_ankle"]] = (x + 40 if side == "left" else x - 40, 400, 0.9)
     out = annotate_peak(img, kps, {"left": 12.0, "right": 12.0})
-    right_half, left_half = out[:, 320:], out[:, :320]
+    bare = annotate_peak(img, kps, {"left": None, "right": None})     # "L"/"R" only: the angle text differs
+    changed = np.abs(out.astype(int) - bare.astype(int)).sum(axis=2) > 0
 
-    def has(color: tuple[int, int, int], part: np.ndarray) -> bool:
-        return bool((np.abs(part.astype(int) - color).sum(axis=2) < 30).sum() > 50)
+    def label_x(color: tuple[int, int, int]) -> float:
+        near = (np.abs(out.astype(int) - color).sum(axis=2) < 40) & changed
+        assert near.sum() > 30, f"no label text in colour {color}"
+        return float(np.nonzero(near)[1].mean())
 
-    assert has(LEFT_COLOR, right_half) and not has(LEFT_COLOR, left_half)
-    assert has(RIGHT_COLOR, left_half) and not has(RIGHT_COLOR, right_half)
+    # the athlete's left (orange) is labelled on the image's right, outside the body; right on the left
+    assert label_x(LEFT_COLOR) > 370
+    assert label_x(RIGHT_COLOR) < 270
 
 
 def test_demo_config_uses_replay_and_simulated_mat() -> None:

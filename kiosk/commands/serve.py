@@ -19,6 +19,13 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from kiosk.errors import KioskError
+
+
+class ServeError(KioskError, OSError):
+    """The web server cannot start (address in use, no permission for the port)."""
+
+
 #: waitress worker threads: SSE streams (one per open station page) each hold one while open.
 THREADS = 12
 
@@ -86,8 +93,15 @@ def serve(config: Any, *, port_override: int | None = None, howto_clip: Path | N
     if howto_clip is not None:
         app.config["STATION_HOWTO_CLIP"] = str(howto_clip)
     port = 0 if port_override == 0 else config.web.port
-    server = create_server(app, host=config.web.host, port=port, threads=THREADS, ident="jumpkiosk",
-                           channel_timeout=60, connection_limit=64)
+    try:
+        server = create_server(app, host=config.web.host, port=port, threads=THREADS, ident="jumpkiosk",
+                               channel_timeout=60, connection_limit=64)
+    except OSError as exc:
+        runtime.close()
+        recorder.close()
+        store.close()
+        raise ServeError(f"cannot listen on {config.web.host}:{port} ({exc.strerror or exc}); "
+                         "is another jumpkiosk running? Try --port") from None
     bound = server.effective_port  # type: ignore[union-attr]
     host = config.web.host
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host

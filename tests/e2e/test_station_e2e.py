@@ -178,7 +178,8 @@ def run_station_flow(page, base_url: str, *, athlete: str, other_names: tuple[st
             audit(page, "09-summary", report)
             break
         wait_screen(page, ("ready",), 5)
-        assert f"{sum(v != 'RETAKE' for v in seen) + 1} of {trials}" in page.locator("#s-ready .pill").inner_text()
+        pill = page.locator("#s-ready .pill").inner_text()
+        assert f"{sum(v != 'RETAKE' for v in seen) + 1} of {trials}" in pill, (pill, seen)
         if attempt == 1:
             audit(page, "08-next-trial", report)
 

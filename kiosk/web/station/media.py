@@ -95,7 +95,8 @@ def annotate_peak(image: np.ndarray, keypoints: np.ndarray, angles: dict[str, fl
         angle = angles.get(side)
         text = f"{'L' if side == 'left' else 'R'} {angle:+.0f} deg" if angle is not None else ("L" if side == "left" else "R")
         (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, max(1, thick - 1))
-        outward = 1 if kps[knee, 0] >= kps[other_hip, 0] else -1   # away from the other leg
+        # Outward = away from the other hip, judged at the hips: a valgus knee may cross the midline.
+        outward = 1 if kps[hip, 0] >= kps[other_hip, 0] else -1
         x = int(kps[knee, 0] + outward * unit * 0.04)
         x = x if outward > 0 else x - tw
         x = min(max(x, 2), w - tw - 2)

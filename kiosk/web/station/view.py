@@ -189,7 +189,7 @@ def _trial_view(snapshot: dict, trials_per_session: int) -> dict:
         number = label
     nxt = min(valid + 1, total)
     return {"number": max(number, 1), "of": total, "label": f"Jump {max(number, 1)} of {total}",
-            "next_label": f"Next jump ({nxt} of {total})"}
+            "next_number": nxt, "next_label": f"Next jump ({nxt} of {total})"}
 
 
 def session_view(snapshot: dict, results: list[dict], trials_per_session: int,

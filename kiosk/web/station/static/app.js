@@ -93,7 +93,12 @@
 
   // ---------- render ----------
   function text(el, s) { if (el) el.textContent = s == null ? "" : String(s); }
-  function trialLabel() { return (view.trial && view.trial.label) || ""; }
+  function trialLabel() {
+    const t = view.trial || {};
+    // Back on the box after a result: the runtime still shows that result; the label is the next jump's.
+    if (view.state === "result" && local.nextShown === resultKey()) return "Jump " + t.next_number + " of " + t.of;
+    return t.label || "";
+  }
   function render() {
     const name = view.athlete ? view.athlete.name : "";
     $$('[data-bind="hello"]').forEach((el) => text(el, name ? "Hi " + name : ""));
