@@ -276,7 +276,7 @@ def test_freeze_frame_labels_sit_on_the_athletes_own_side() -> None:
     # Strong valgus: each knee has crossed the body's midline (x = 320) toward the other side.
     for side, x in (("left", 360), ("right", 280)):
         kps[KP[f"{side}_hip"]] = (x, 200, 0.9)
-        kps[KP[f"{side}_knee"]] = (x - 70 if side == "left" else x + 70, 300, 0.9)
+        kps[KP[f"{side}_knee"]] = (x - 100 if side == "left" else x + 100, 300, 0.9)
         kps[KP[f"{side}_ankle"]] = (x + 40 if side == "left" else x - 40, 400, 0.9)
     out = annotate_peak(img, kps, {"left": 12.0, "right": 12.0})
     bare = annotate_peak(img, kps, {"left": None, "right": None})     # "L"/"R" only: the angle text differs

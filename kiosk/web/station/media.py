@@ -97,7 +97,8 @@ def annotate_peak(image: np.ndarray, keypoints: np.ndarray, angles: dict[str, fl
         (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, max(1, thick - 1))
         # Outward = away from the other hip, judged at the hips: a valgus knee may cross the midline.
         outward = 1 if kps[hip, 0] >= kps[other_hip, 0] else -1
-        x = int(kps[knee, 0] + outward * unit * 0.04)
+        edge = max(kps[knee, 0], kps[hip, 0]) if outward > 0 else min(kps[knee, 0], kps[hip, 0])
+        x = int(edge + outward * unit * 0.04)
         x = x if outward > 0 else x - tw
         x = min(max(x, 2), w - tw - 2)
         y = min(max(int(kps[knee, 1] + th / 2), th + 2), h - 4)
