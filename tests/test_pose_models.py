@@ -171,6 +171,16 @@ def test_tflite_runtime_is_the_fallback(monkeypatch: pytest.MonkeyPatch) -> None
     assert list(interp.get_input_details()[0]["shape"]) == [1, 192, 192, 3]
 
 
+def test_runtime_load_chatter_is_dropped_but_other_native_output_kept(capfd: pytest.CaptureFixture[str]) -> None:
+    from kiosk.pose.runtime import _filtered_native_stderr
+
+    make_interpreter(REPO_MODELS / "movenet_lightning_f16.tflite", num_threads=1)
+    assert "XNNPACK" not in capfd.readouterr().err
+    with _filtered_native_stderr():
+        os.write(2, b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\nERROR: something real\n")
+    assert capfd.readouterr().err == "ERROR: something real\n"
+
+
 def test_threads_must_be_positive() -> None:
     with pytest.raises(ModelError, match="num_threads"):
         make_interpreter(REPO_MODELS / "movenet_lightning_f16.tflite", num_threads=0)

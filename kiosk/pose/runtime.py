@@ -8,7 +8,12 @@ a runtime; only creating an interpreter does.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +44,40 @@ def runtime_name() -> str:
     return interpreter_class()[1]
 
 
+#: Native log lines the runtime prints on every load; they would break "errors are one line".
+_NOISE = (b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.",)
+
+
+@contextlib.contextmanager
+def _filtered_native_stderr() -> Iterator[None]:
+    """Hold back the runtime's C++ INFO chatter on fd 2; anything else is passed on afterwards.
+
+    LiteRT logs through its own minimal logger straight to file descriptor 2 (no Python logging,
+    no environment switch), so the only way to drop its per-load INFO line is to capture the fd
+    for the duration of the constructor and replay every other line.
+    """
+    fd = 2  # native code writes to fd 2 whatever Python's sys.stderr is
+    try:
+        os.fstat(fd)
+    except OSError:  # no stderr at all (a daemon with fd 2 closed)
+        yield
+        return
+    with contextlib.suppress(AttributeError, OSError, ValueError):
+        sys.stderr.flush()
+    saved = os.dup(fd)
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), fd)
+        try:
+            yield
+        finally:
+            os.dup2(saved, fd)
+            os.close(saved)
+            tmp.seek(0)
+            kept = [ln for ln in tmp.read().splitlines(keepends=True) if ln.strip() not in _NOISE]
+            if kept:
+                os.write(fd, b"".join(kept))
+
+
 def make_interpreter(model_path: str | Path, num_threads: int = 4) -> Any:
     """An interpreter with tensors allocated; a file the runtime refuses raises :class:`ModelError`."""
     if num_threads < 1:
@@ -46,8 +85,9 @@ def make_interpreter(model_path: str | Path, num_threads: int = 4) -> Any:
     cls, _ = interpreter_class()
     path = Path(model_path)
     try:
-        interp = cls(model_path=str(path), num_threads=int(num_threads))
-        interp.allocate_tensors()
+        with _filtered_native_stderr():
+            interp = cls(model_path=str(path), num_threads=int(num_threads))
+            interp.allocate_tensors()
     except (ValueError, RuntimeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelError(f"{display_path(path)}: not a valid TFLite model ({first[:120]}); "
