@@ -295,5 +295,5 @@ def test_freeze_frame_labels_sit_on_the_athletes_own_side() -> None:
 def test_demo_config_uses_replay_and_simulated_mat() -> None:
     from kiosk.commands.serve import demo_config
 
-    cfg = demo_config(config_from_dict({}), {"trials": Path("clips/demo")})
-    assert cfg.camera.source == "replay" and cfg.camera.replay_path.endswith("demo") and cfg.mat.kind == "simulated"
+    cfg = demo_config(config_from_dict({}), Path("demo/demo-1-good/clip.mp4"))
+    assert cfg.camera.source == "replay" and cfg.camera.replay_path.endswith("clip.mp4") and cfg.mat.kind == "simulated"

@@ -39,23 +39,34 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.set_defaults(func=run, demo=(name == "demo"))
 
 
-def demo_config(config: Any, clips: dict[str, Path]) -> Any:
-    """The config with the replay camera and the simulated mat on the demo clips."""
+def demo_config(config: Any, clip: Path) -> Any:
+    """The config with the replay camera on ``clip`` (its mat.csv beside it) and the simulated mat."""
     from kiosk.config import replace
 
-    cfg = replace(config, "camera", source="replay", replay_path=str(clips["trials"]))
+    cfg = replace(config, "camera", source="replay", replay_path=str(clip))
     return replace(cfg, "mat", kind="simulated", pin_factory="mock")
 
 
-def prepare_demo(config: Any) -> tuple[Any, dict[str, Path]]:
-    """Render the demo clips into ``<state dir>/demo`` if missing (slow once, then cached)."""
+def prepare_demo(config: Any) -> tuple[Any, Path]:
+    """Render the demo clips into ``<state dir>/demo`` if missing (slow once, then cached).
+
+    Returns the demo config and the how-to loop clip."""
+    import time
+
     from kiosk.store.db import state_dir
-    from kiosk.synth.demo import ensure_demo_clips
+    from kiosk.synth.demo import DEMO_TRIALS, ensure_demo_clips, ensure_howto_clip
 
     folder = state_dir(config) / "demo"
-    print(f"jumpkiosk demo: demo clips in {folder} (rendered on first use)", flush=True)
-    clips = ensure_demo_clips(folder)
-    return demo_config(config, clips), clips
+    fresh = not all((folder / name / "clip.mp4").is_file() for name in DEMO_TRIALS)
+    if fresh:
+        print(f"jumpkiosk demo: rendering the synthetic athlete's demo clips into {folder} "
+              f"({len(DEMO_TRIALS)} trials + how-to loop; first run only, about a minute)...", flush=True)
+    t0 = time.monotonic()
+    trials = ensure_demo_clips(folder)
+    howto = ensure_howto_clip(folder)
+    if fresh:
+        print(f"jumpkiosk demo: demo clips ready in {time.monotonic() - t0:.0f} s", flush=True)
+    return demo_config(config, trials[0] / "clip.mp4"), howto
 
 
 def run(args: argparse.Namespace) -> int:
@@ -68,8 +79,7 @@ def run(args: argparse.Namespace) -> int:
         config = replace(config, "web", port=args.port)
     howto = None
     if args.demo:
-        config, clips = prepare_demo(config)
-        howto = clips.get("howto")
+        config, howto = prepare_demo(config)
     return serve(config, port_override=args.port, howto_clip=howto, demo=args.demo)
 
 
