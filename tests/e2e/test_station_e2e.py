@@ -148,7 +148,12 @@ def run_station_flow(page, base_url: str, *, athlete: str, other_names: tuple[st
     summary_word = None
     for attempt in range(1, 7):
         page.get_by_role("button", name=re.compile("start", re.I)).click()
-        wait_screen(page, ("countdown",), 10)
+        try:
+            wait_screen(page, ("countdown", "stepoff", "jump", "analysing", "result"), 10)
+        except Exception as exc:
+            page.screenshot(path=str(ARTIFACTS / f"fail-start-{attempt}.png"))
+            raise AssertionError(f"Start did not begin a trial; screen {screen(page)!r}, prompt "
+                                 f"{page.locator('#s-ready .prompt').inner_text()!r}") from exc
         if attempt == 1:
             audit(page, "05-countdown", report)
         wait_screen(page, ("stepoff", "jump", "analysing", "result"), 15)
