@@ -17,13 +17,9 @@ import pytest
 
 from kiosk.config import config_from_dict
 from kiosk.station.statemachine import AnalysisDone, AnalysisStarted, CheckIn, Fault, FaultCleared, MatChanged, Start, StateMachine, Tick
-
-for _mod in ("kiosk.web.coach", "kiosk.web.api"):
-    pytest.importorskip(_mod, reason="create_app registers the coach and API blueprints; not in this build yet")
-
-from kiosk.store import Store  # noqa: E402
-from kiosk.web import create_app  # noqa: E402
-from kiosk.web.station.view import legs_view, station_view  # noqa: E402
+from kiosk.store import Store
+from kiosk.web import create_app
+from kiosk.web.station.view import legs_view, station_view
 
 LOCAL = {"REMOTE_ADDR": "127.0.0.1"}
 REMOTE = {"REMOTE_ADDR": "192.168.1.50"}
@@ -32,7 +28,8 @@ REMOTE = {"REMOTE_ADDR": "192.168.1.50"}
 def trial_json(verdict: str, disp: float, peak: float = 9.0) -> dict:
     leg = {"fppa_ic": 2.0, "fppa_peak": peak, "fppa_peak_flexion": peak, "valgus_displacement": disp,
            "static_fppa": 1.0, "peak_fppa_s": 0.61, "peak_fppa_frame": 73}
-    return {"verdict": verdict, "reasons": [f"reason for {verdict}"], "findings": [], "borderline": False, "refer": False,
+    findings = {"PASS": ["pass"], "FLAG": ["dynamic_valgus_both"]}.get(verdict, ["second_person"])
+    return {"verdict": verdict, "reasons": [f"reason for {verdict}"], "findings": findings, "borderline": False, "refer": False,
             "events": {"initial_contact_s": 0.5}, "legs": {"left": dict(leg), "right": dict(leg)},
             "kasr_peak": 0.9, "jump": {"jump_height_m": 0.31, "contact_time_s": 0.25}, "sex": None,
             "scoring_version": "test"}
@@ -180,6 +177,8 @@ def test_session_view_holds_only_this_visit_and_is_wiped_on_cancel(env) -> None:
     rt.finish("FLAG", 14.0)
     v = client.get("/station/state").get_json()
     assert v["state"] == "result" and v["result"]["verdict"] == "FLAG"
+    g = v["result"]["guidance"]   # from the analysis' guidance data: meaning, exercises, referral list
+    assert g["flag_meaning"] and g["items"][0]["exercises"] and g["see_professional"]
     assert v["trial"]["label"] == "Jump 1 of 3" and v["trial"]["next_label"] == "Next jump (2 of 3)"
     assert [t["verdict"] for t in v["session"]["trials"]] == ["FLAG"]
     # The next athlete checks in: nothing of Alina's visit is left in what the screen gets.

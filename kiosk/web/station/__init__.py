@@ -102,13 +102,7 @@ def _view(snapshot: dict) -> dict:
 
 def _guidance(result: dict) -> dict | None:
     """What it means / exercises / when to see a professional, from the analysis' guidance data."""
-    try:
-        from kiosk.analysis.guidance import guidance_for
-    except ModuleNotFoundError as exc:  # a build without the guidance data: the numbers still show
-        if exc.name != "kiosk.analysis.guidance":
-            raise
-        return None
-
+    from kiosk.analysis.guidance import guidance_for
     from kiosk.analysis.result import SessionResult, TrialResult
 
     record = SessionResult.from_json(result) if "trials_needed" in result else TrialResult.from_json(result)
