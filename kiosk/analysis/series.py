@@ -2,7 +2,8 @@
 
 MoveNet's keypoints jitter by a few pixels and now and then jump to a wrong spot for one frame.
 The valgus metrics are differences of a few degrees, so the series is cleaned first, in this
-order: joints below the score threshold become missing (NaN); single-frame outliers are removed
+order: left/right labels are made consistent over time (MoveNet swaps them in some frames, see
+:mod:`kiosk.pose.sides`); joints below the score threshold become missing (NaN); single-frame outliers are removed
 with a Hampel filter (a robust, median-based test that leaves monotonic motion alone, so the
 sharp stop at contact survives); gaps no longer than ``max_gap_s`` are bridged linearly; and each
 coordinate is smoothed with a local quadratic fit *within* phases only, so the jolt at initial
@@ -19,6 +20,7 @@ import numpy as np
 
 from kiosk.errors import AnalysisError
 from kiosk.keypoints import NUM_KEYPOINTS, PoseFrame
+from kiosk.pose.sides import consistent_sides
 
 #: Hampel filter: half window in frames, and the MAD multiple beyond which a sample is an outlier.
 HAMPEL_HALF_WINDOW = 3
@@ -53,7 +55,7 @@ class Series:
 
 
 def from_frames(frames: Sequence[PoseFrame], min_score: float) -> Series:
-    """Arrays from pose frames; joints scored below ``min_score`` become NaN.
+    """Arrays from pose frames, left/right made consistent; joints scored below ``min_score`` become NaN.
 
     Raises AnalysisError for input that no retake can fix: no frames, a bad keypoint shape, or
     times that do not increase.
@@ -69,7 +71,7 @@ def from_frames(frames: Sequence[PoseFrame], min_score: float) -> Series:
         if k.shape != (NUM_KEYPOINTS, 3):
             raise AnalysisError(f"frame {f.index}: expected keypoints of shape (17, 3), got {k.shape}")
         kps.append(k)
-    arr = np.stack(kps)
+    arr, _ = consistent_sides(np.stack(kps), t)
     score = np.nan_to_num(arr[:, :, 2], nan=0.0)
     xy = arr[:, :, :2].copy()
     xy[score < min_score] = np.nan

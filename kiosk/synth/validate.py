@@ -68,6 +68,7 @@ def clip_record(params: SynthParams, estimator: Any, *, track: bool = True, lead
     from kiosk.geometry import kasr
     from kiosk.media import Frame
     from kiosk.pose import estimate_frames
+    from kiosk.pose.sides import consistent_side_frames
     from kiosk.synth.clip import ClipRenderer, compute_truth
 
     renderer = ClipRenderer(params)
@@ -76,6 +77,7 @@ def clip_record(params: SynthParams, estimator: Any, *, track: bool = True, lead
     truth_j = np.stack([f.joints for f in frames])
     times = np.array([f.t for f in frames])
     poses = estimate_frames(estimator, (Frame(i, f.t, f.image) for i, f in enumerate(frames)), track=track)
+    poses = consistent_side_frames(poses)  # as the analysis does (kiosk.analysis.series.from_frames)
     det = np.stack([p.keypoints[:, :2] for p in poses]).astype(np.float64)
     pelvis = renderer.scene.motion.evaluate(times)["pelvis"]
     _, depth = renderer.scene.camera.project(pelvis)
