@@ -28,8 +28,21 @@ from kiosk.matcsv import MatEdge
 FLOOR_BAND = 0.05
 #: The box must raise the ankles at least this fraction of the leg length above the floor.
 MIN_DROP = 0.12
-#: Take-off: the rising ankle crosses this fraction of the leg length above the floor level.
-TAKEOFF_RISE = 0.03
+#: Off the floor: a sample this many jitter SDs (and at least MIN_OFF_FLOOR leg lengths) above
+#: the floor level is in the air for certain; the event time comes from extrapolating those.
+OFF_FLOOR_SIGMAS = 3.0
+MIN_OFF_FLOOR = 0.01
+#: The fall fitted to find contact spans at most this long; the floor level after it is the
+#: median over the next FLOOR_SPAN_S.
+FIT_SPAN_S = 0.1
+FLOOR_SPAN_S = 0.08
+#: The rise fitted to find take-off spans at most this long (the ascent lasts 0.1-0.3 s, and a
+#: longer fit outvotes the model's lag in the first frames of the rise); the level the feet
+#: leave is the median over TAKEOFF_FLOOR_SPAN_S ending RISE_GAP_S before the first sample at
+#: half the box drop (the rise to there takes ~20-50 ms at take-off speeds of 1-3 m/s).
+RISE_FIT_SPAN_S = 0.15
+TAKEOFF_FLOOR_SPAN_S = 0.04
+RISE_GAP_S = 0.045
 #: Standing still: hips and ankles slower than this many leg lengths per second.
 STILL_SPEED = 0.25
 
@@ -82,30 +95,82 @@ def floor_level(ankle_y: np.ndarray, scale: float) -> float | None:
     return float(np.median(ok[ok >= top - FLOOR_BAND * scale]))
 
 
-def _kink_time(t: np.ndarray, y: np.ndarray, lo: float, hi: float, curved: str) -> float | None:
-    """The time at which two pieces, continuous there, best fit y over [lo, hi].
+def jitter_px(y: np.ndarray) -> float:
+    """Keypoint jitter (SD, pixels) of a 1-D series, from the MAD of its second differences.
 
-    ``curved="before"``: a parabola (a fall) then a line (contact); ``"after"``: a line
-    (contact) then a parabola (flight). Scanned on a 0.5 ms grid.
+    Smooth motion has second differences of g*dt^2 (under 1 px at 60 fps and up), and the kinks at
+    contact and take-off are a few samples among hundreds, so the median ignores both; white
+    noise of SD s gives second differences of SD s*sqrt(6).
     """
-    sel = (t >= lo) & (t <= hi) & np.isfinite(y)
-    tt, yy = t[sel], y[sel]
-    if len(tt) < 5:
+    v = y[np.isfinite(y)]
+    if len(v) < 5:
+        return 0.0
+    d2 = v[2:] - 2 * v[1:-1] + v[:-2]
+    return float(1.4826 * np.median(np.abs(d2 - np.median(d2))) / np.sqrt(6))
+
+
+def robust_polyfit(t: np.ndarray, y: np.ndarray, deg: int, iters: int = 6) -> np.ndarray:
+    """Polynomial coefficients (highest first) by Huber-weighted least squares (IRLS).
+
+    MoveNet now and then puts one ankle a few pixels off for a frame; a plain fit of a dozen
+    samples would tilt toward it and move an extrapolated event by a frame.
+    """
+    w = np.ones_like(y)
+    coef = np.polyfit(t, y, deg)
+    for _ in range(iters):
+        r = y - np.polyval(coef, t)
+        s = max(1.4826 * float(np.median(np.abs(r))), 0.3)
+        a = np.abs(r) / (1.345 * s)
+        w = np.where(a <= 1, 1.0, 1.0 / np.maximum(a, 1e-9))
+        coef = np.polyfit(t, y, deg, w=np.sqrt(w))
+    return coef
+
+
+def _reach(t: np.ndarray, y: np.ndarray, level: float, anchor: float, lo: float, hi: float) -> float | None:
+    """When a quadratic (a line if few samples) fitted to ``(t, y)`` reaches ``level``: the root
+    in [lo, hi] nearest ``anchor``. None when the fit never gets there in that span."""
+    if len(t) < 2:
         return None
-    best, best_b = np.inf, None
-    for b in np.linspace(tt[1], tt[-2], max(20, int((tt[-2] - tt[1]) / 0.0005) + 1)):
-        pre, post = np.minimum(tt - b, 0), np.maximum(tt - b, 0)
-        extra = pre**2 if curved == "before" else post**2
-        basis = np.column_stack([np.ones_like(tt), pre, post, extra])
-        coef, *_ = np.linalg.lstsq(basis, yy, rcond=None)
-        sse = float(((basis @ coef - yy) ** 2).sum())
-        if sse < best:
-            best, best_b = sse, float(b)
-    return best_b
+    deg = 2 if len(t) >= 4 else 1
+    coef = robust_polyfit(t - anchor, y, deg)
+    coef[-1] -= level
+    roots = np.roots(coef)
+    roots = roots[np.isreal(roots)].real + anchor
+    roots = roots[(roots >= lo - 1e-9) & (roots <= hi + 1e-9)]
+    if len(roots) == 0:
+        return None
+    return float(roots[np.argmin(np.abs(roots - anchor))])
 
 
-def _landing(t: np.ndarray, ankle_y: np.ndarray, floor: float, scale: float, start: int) -> tuple[int, float] | None:
-    """First landing at or after frame ``start``: (first on-floor frame, kink time).
+def _threshold(sigma: float, scale: float) -> float:
+    """How far from the floor level a sample must be to count as off the floor."""
+    return max(OFF_FLOOR_SIGMAS * sigma, MIN_OFF_FLOOR * scale)
+
+
+def _contact_time(t: np.ndarray, y: np.ndarray, k: int, scale: float, sigma: float) -> float:
+    """The moment the ankles' fall reaches the floor level they then rest at.
+
+    ``k`` is the first frame near the floor. The floor level is the median over the next
+    ``FLOOR_SPAN_S``; the fall is the samples clearly above it over the last ``FIT_SPAN_S``; a
+    robust parabola through them (free fall) meets the floor level at contact, between frames.
+    """
+    dt = float(np.median(np.diff(t)))
+    after = np.flatnonzero((t >= t[k]) & (t <= t[k] + max(FLOOR_SPAN_S, 3 * dt)) & np.isfinite(y))
+    level = float(np.median(y[after]))
+    thr = _threshold(sigma, scale)
+    j = k
+    while j > 0 and not (np.isfinite(y[j]) and y[j] < level - thr):
+        j -= 1
+    sel = (t <= t[j]) & (t >= t[j] - max(FIT_SPAN_S, 3.5 * dt)) & np.isfinite(y) & (y < level - thr)
+    hit = _reach(t[sel], y[sel], level, float(t[j]), float(t[j]), float(t[j]) + 4 * dt)
+    if hit is None:
+        hit = _crossing(t, y, k, level - thr)
+    return hit
+
+
+def _landing(t: np.ndarray, ankle_y: np.ndarray, floor: float, scale: float, start: int,
+             sigma: float) -> tuple[int, float] | None:
+    """First landing at or after frame ``start``: (first on-floor frame, contact time).
 
     A landing is an arrival on the floor band after being at least ``MIN_DROP`` above it.
     """
@@ -119,17 +184,7 @@ def _landing(t: np.ndarray, ankle_y: np.ndarray, floor: float, scale: float, sta
         if y <= high:
             was_high = True
         elif was_high and y >= band:
-            # The fall: from where the ankle was last high, to a little after arrival.
-            j = k
-            while j > start and (not np.isfinite(ankle_y[j - 1]) or ankle_y[j - 1] > high):
-                j -= 1
-            dt = float(np.median(np.diff(t)))
-            lo = max(t[max(j - 1, 0)], t[k] - 0.2)
-            hi = t[k] + max(0.08, 4 * dt)
-            kink = _kink_time(t, ankle_y, lo, hi, "before")
-            if kink is None:
-                kink = _crossing(t, ankle_y, k, band)
-            return k, kink
+            return k, _contact_time(t, ankle_y, k, scale, sigma)
     return None
 
 
@@ -141,24 +196,44 @@ def _crossing(t: np.ndarray, y: np.ndarray, k: int, level: float) -> float:
     return float(t[k - 1] + w * (t[k] - t[k - 1]))
 
 
-def _takeoff(t: np.ndarray, ankle_y: np.ndarray, floor: float, scale: float, after: float) -> float | None:
-    """First time after ``after`` at which the ankles leave the floor for a real jump.
+def _takeoff(t: np.ndarray, ankle_y: np.ndarray, floor: float, scale: float, after: float,
+             sigma: float) -> float | None:
+    """When the ankles leave the floor for a real jump, after time ``after`` (the contact).
 
-    The ankles must rise above a small level over the floor and later reach half the box
-    height (not a wobble); the time is the kink where the flat contact line meets the rise.
+    The flight is the first sample at least half the box drop (``MIN_DROP / 2``) above the
+    floor; a smaller excursion is a wobble, not a jump. The floor level the feet leave is the
+    median of the contact-phase samples ``RISE_GAP_S`` to ``RISE_GAP_S + TAKEOFF_FLOOR_SPAN_S``
+    before it (the shank moves the detected ankle by a few pixels during the contact, so the clip's
+    overall floor is not good enough); the rise is the run of samples clearly above that level
+    up to ``RISE_FIT_SPAN_S`` long, and a robust parabola through it (ballistic flight) is
+    back-extrapolated to the level: that is the take-off, between frames.
     """
-    level = floor - TAKEOFF_RISE * scale
+    y = ankle_y
     dt = float(np.median(np.diff(t)))
-    for k in np.flatnonzero(t > after):
-        if np.isfinite(ankle_y[k]) and ankle_y[k] < level:
-            if np.nanmin(ankle_y[k:]) > floor - MIN_DROP * scale / 2:
-                return None
-            span = max(0.06, 3 * dt)
-            kink = _kink_time(t, ankle_y, max(after, t[k] - span), t[k] + span, "after")
-            if kink is None or not (t[max(k - 3, 0)] <= kink <= t[k]):
-                kink = _crossing(t, ankle_y, int(k), level)
-            return kink
-    return None
+    high = floor - MIN_DROP * scale / 2
+    cand = np.flatnonzero((t > after) & np.isfinite(y) & (y < high))
+    if len(cand) == 0:
+        return None
+    m = int(cand[0])
+    gap = max(RISE_GAP_S, 2 * dt)
+    pre = np.flatnonzero((t > after) & (t <= t[m] - gap) & (t >= t[m] - gap - max(TAKEOFF_FLOOR_SPAN_S, 3 * dt))
+                         & np.isfinite(y))
+    if len(pre) < 2:
+        pre = np.flatnonzero((t > after) & (t < t[m]) & np.isfinite(y))
+        if len(pre) == 0:
+            return None
+    level = float(np.median(y[pre]))
+    thr = _threshold(sigma, scale)
+    j = m  # walk back over the rise: samples clearly above the contact level
+    while j - 1 > pre[-1] and (not np.isfinite(y[j - 1]) or y[j - 1] < level - thr):
+        j -= 1
+    while not np.isfinite(y[j]):
+        j += 1
+    sel = (t >= t[j]) & (t <= t[j] + max(RISE_FIT_SPAN_S, 3.5 * dt)) & np.isfinite(y) & (y < level - thr)
+    hit = _reach(t[sel], y[sel], level, float(t[j]), max(after, float(t[j]) - 4 * dt), float(t[j]))
+    if hit is None:
+        hit = _crossing(t, y, j, level - thr)
+    return hit
 
 
 def peak_flexion(t: np.ndarray, hip_y: np.ndarray, start: float, stop: float) -> float | None:
@@ -251,12 +326,13 @@ def detect_events(t: np.ndarray, xy: np.ndarray, mat_edges: Sequence[MatEdge] | 
     v_ic = v_to = v_land = None
     floor = floor_level(ankle_y, scale) if np.isfinite(scale) else None
     if floor is not None:
-        first = _landing(t, ankle_y, floor, scale, 0)
+        sigma = jitter_px(ankle_y)
+        first = _landing(t, ankle_y, floor, scale, 0, sigma)
         if first is not None:
             k, v_ic = first
-            v_to = _takeoff(t, ankle_y, floor, scale, t[k])
+            v_to = _takeoff(t, ankle_y, floor, scale, t[k], sigma)
             if v_to is not None:
-                second = _landing(t, ankle_y, floor, scale, int(np.searchsorted(t, v_to)))
+                second = _landing(t, ankle_y, floor, scale, int(np.searchsorted(t, v_to)), sigma)
                 v_land = second[1] if second is not None else None
     m_ic = None
     if mat_edges is not None:
