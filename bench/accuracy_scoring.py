@@ -1,15 +1,16 @@
 """Scoring accuracy on the synthetic athlete with real MoveNet: prints the figures for docs/ACCURACY.md.
 
 For each seeded trial: render the clip (standing on the box .. just after the second landing),
-run MoveNet over every frame, score it with ``analyze_trial`` with and without the mat, and
+run MoveNet over every frame, score it with ``score_trial`` (the kiosk's one scoring path: the
+decisive frames re-run with ``--refine`` Thunder, then ``analyze_trial``) with and without the mat, and
 compare with the renderer's exact truth: FPPA at contact and peak, KASR, event times, left/right,
 and the verdict the true values give. Then each failure option of the renderer (yaw, feet cut
 off, second person, 15 fps) must give RETAKE with the matching reason.
 
-    .venv/bin/python bench/accuracy_scoring.py --n 60 --fps 120 [--cache DIR]
+    .venv/bin/python bench/accuracy_scoring.py --n 60 --fps 120 [--refine thunder|none] [--cache DIR]
 
-``--cache DIR`` keeps each clip's keypoints (keyed by the params' hash) so the scoring can be
-re-run without the renderer and model.
+``--cache DIR`` keeps each clip's tracking keypoints (keyed by the params' hash) so the scoring
+can be re-run without tracking again (the refined frames are re-rendered and re-run each time).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from kiosk.analysis import Thresholds, analyze_trial
 from kiosk.analysis.verdict import ScoreInput, score
 from kiosk.keypoints import PoseFrame
 from kiosk.matcsv import MatEdge
+from kiosk.pose.refine import score_trial
 
 FAILURES = {  # renderer option -> (overrides, the gate code that must answer)
     "yaw 40 deg": ({"yaw_deg": 40.0}, "turned_away"),
@@ -59,6 +61,26 @@ def poses_for(params, estimator, cache: Path | None) -> tuple[list[PoseFrame], d
     return poses, truth
 
 
+def rendered_images(params):
+    """``images(positions)`` for :func:`score_trial`: re-renders the clip's frames (the same
+    times as :func:`poses_for`) and keeps the requested ones."""
+    from kiosk.synth.clip import ClipRenderer
+
+    def images(positions):
+        renderer = ClipRenderer(params)
+        ev = renderer.scene.motion.ev
+        times = renderer.frame_times(max(0.0, ev.stand_end - 0.6), ev.second_landing + 0.25)
+        want = set(positions)
+        last = max(want)
+        out = {}
+        for i, f in enumerate(renderer.frames(float(times[0]), float(times[last]))):
+            if i in want:
+                out[i] = f.image
+        return out
+
+    return images
+
+
 def truth_verdict(truth: dict, th: Thresholds) -> str:
     legs = truth["legs"]
     return score(ScoreInput(
@@ -78,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fps", type=float, default=120.0)
     ap.add_argument("--model", default="lightning", choices=("lightning", "thunder"))
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--refine", default="thunder", choices=("thunder", "lightning", "none"),
+                    help="model re-running the decisive frames (default thunder, as the kiosk)")
     ap.add_argument("--failure-seeds", type=int, default=3, help="trials per failure option")
     ap.add_argument("--cache", type=Path, default=None, help="folder to keep keypoints between runs")
     args = ap.parse_args(argv)
@@ -89,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         args.cache.mkdir(parents=True, exist_ok=True)
     th = Thresholds()
     est = create_estimator(args.model, args.threads)
+    refiner = None if args.refine == "none" else create_estimator(args.refine, args.threads)
     err = {"fppa_ic": [], "fppa_peak": [], "kasr_ic": [], "kasr_peak": []}
     ev_err = {"mat": {"ic": [], "to": []}, "video": {"ic": [], "to": []}}
     swaps = agree = scored = retakes = 0
@@ -100,7 +125,11 @@ def main(argv: list[str] | None = None) -> int:
         te = truth["events"]
         mat = [MatEdge(te["initial_contact_s"], True), MatEdge(te["takeoff_s"], False), MatEdge(te["second_landing_s"], True)]
         for src, edges in (("mat", mat), ("video", None)):
-            r = analyze_trial(poses, edges, thresholds=th, frame_size=size)
+            if src == "mat":
+                r, _, _ = score_trial(poses, edges, images=rendered_images(params), refiner=refiner,
+                                      thresholds=th, frame_size=size)
+            else:  # the video's own events (no verdict taken from this pass)
+                r = analyze_trial(poses, edges, thresholds=th, frame_size=size)
             e = r.events
             if e.initial_contact_s is not None:
                 ev_err[src]["ic"].append((e.initial_contact_s - te["initial_contact_s"]) * args.fps)
@@ -129,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
                 swaps += np.sign(m.left.fppa_peak - m.right.fppa_peak) != np.sign(d_true)
         print(f"seed {seed}: done ({time.monotonic() - started:.0f} s)", file=sys.stderr, flush=True)
 
-    print(f"Scoring on {args.n} synthetic trials, {args.fps:g} fps, MoveNet {args.model}")
+    print(f"Scoring on {args.n} synthetic trials, {args.fps:g} fps, MoveNet {args.model}, refined with {args.refine}")
     print(f"  FPPA error at contact: RMS {rms(err['fppa_ic']):.2f} deg, bias {np.mean(err['fppa_ic']):+.2f} (target <= 2.5)")
     print(f"  FPPA error at peak:    RMS {rms(err['fppa_peak']):.2f} deg, bias {np.mean(err['fppa_peak']):+.2f} (target <= 2.0)")
     print(f"  KASR error: contact RMS {rms(err['kasr_ic']):.3f}, peak RMS {rms(err['kasr_peak']):.3f} (target <= 0.05)")
@@ -146,12 +175,15 @@ def main(argv: list[str] | None = None) -> int:
         for seed in range(args.failure_seeds):
             p = sample_params(1000 + seed, **({"fps": args.fps} | over))
             poses, _ = poses_for(p, est, args.cache)
-            r = analyze_trial(poses, None, thresholds=th, frame_size=(p.width, p.height))
+            r, _, _ = score_trial(poses, None, images=rendered_images(p), refiner=refiner, thresholds=th,
+                                  frame_size=(p.width, p.height))
             got.append(code in r.findings and r.verdict == "RETAKE")
             if not got[-1]:
                 print(f"  {name} seed {1000 + seed}: {r.verdict} {r.findings} {r.quality.get('details')}", file=sys.stderr)
         print(f"  failure '{name}': RETAKE with '{code}' in {sum(got)}/{len(got)}")
     est.close()
+    if refiner is not None:
+        refiner.close()
     return 0
 
 

@@ -58,8 +58,12 @@ def _fppa_pair(joints: np.ndarray, side: str) -> float:
     return float(leg_fppa(joints, side))
 
 
-def clip_record(params: SynthParams, estimator: Any, *, track: bool = True, lead_s: float = 0.5, tail_s: float = 0.05) -> ClipRecord:
+def clip_record(params: SynthParams, estimator: Any, *, track: bool = True, lead_s: float = 0.5, tail_s: float = 0.05,
+                refiner: Any = None) -> ClipRecord:
     """Render the analysed window of one trial, run the estimator, compare with the truth.
+
+    With ``refiner`` the poses are those the kiosk scores: :func:`kiosk.pose.refine.score_trial`
+    re-runs the decisive frames (found with the mat edges the trial would give) with it.
 
     FPPA/KASR "at IC" and "at peak" come from the frame nearest the event on both sides (the
     detected pose cannot be evaluated between frames); the truth at those same frames is used,
@@ -77,6 +81,13 @@ def clip_record(params: SynthParams, estimator: Any, *, track: bool = True, lead
     truth_j = np.stack([f.joints for f in frames])
     times = np.array([f.t for f in frames])
     poses = estimate_frames(estimator, (Frame(i, f.t, f.image) for i, f in enumerate(frames)), track=track)
+    if refiner is not None:
+        from kiosk.matcsv import MatEdge
+        from kiosk.pose.refine import images_from_list, score_trial
+
+        edges = [MatEdge(ev.initial_contact, True), MatEdge(ev.takeoff, False)]
+        _, poses, _ = score_trial(poses, edges, images=images_from_list([f.image for f in frames]), refiner=refiner,
+                                  frame_size=(params.width, params.height))
     poses = consistent_side_frames(poses)  # as the analysis does (kiosk.analysis.series.from_frames)
     det = np.stack([p.keypoints[:, :2] for p in poses]).astype(np.float64)
     pelvis = renderer.scene.motion.evaluate(times)["pelvis"]
@@ -107,10 +118,11 @@ def clip_record(params: SynthParams, estimator: Any, *, track: bool = True, lead
 
 
 def run_validation(params_list: Iterable[SynthParams], estimator: Any,
-                   on_clip: Callable[[ClipRecord], None] | None = None, track: bool = True) -> list[ClipRecord]:
+                   on_clip: Callable[[ClipRecord], None] | None = None, track: bool = True,
+                   refiner: Any = None) -> list[ClipRecord]:
     records = []
     for p in params_list:
-        rec = clip_record(p, estimator, track=track)
+        rec = clip_record(p, estimator, track=track, refiner=refiner)
         records.append(rec)
         if on_clip is not None:
             on_clip(rec)
@@ -144,7 +156,8 @@ def summarise(records: list[ClipRecord]) -> dict[str, Any]:
     return out
 
 
-def markdown_section(summary: dict[str, Any], command: str, model: str, fps: float, tracking: bool = True) -> str:
+def markdown_section(summary: dict[str, Any], command: str, model: str, fps: float, tracking: bool = True,
+                     refine: str = "none") -> str:
     kp = summary["keypoints"]
     rows = "\n".join(f"| {name} | {kp[name]['median']:.2f} | {kp[name]['p90']:.2f} |" for name in (*LOWER_NAMES, "all"))
 
@@ -153,6 +166,9 @@ def markdown_section(summary: dict[str, Any], command: str, model: str, fps: flo
         return f"| {key.replace('_', ' ')} | {s['rms']:{fmt}} | {s['bias']:+{fmt}} | {s['worst']:+{fmt}} | {s['n']} |"
 
     mode = "crop tracking" if tracking else "whole frame every time"
+    if refine != "none":
+        mode += f", decisive frames re-run with {refine}"
+    mode += ", left/right made consistent"
     ok_kp = kp["all"]["median"] <= 3.0
     ok_fppa = summary["fppa_ic"]["rms"] <= 3.0 and summary["fppa_peak"]["rms"] <= 3.0
     return f"""## Synthetic athlete

@@ -1,0 +1,115 @@
+"""Two-pass scoring: track the clip with Lightning, re-run the frames that decide the verdict
+with Thunder, and score the merged poses (DESIGN.md section 7).
+
+Lightning is fast enough to follow every frame but its knees and ankles are a few pixels off,
+which is degrees of FPPA. Thunder is about 3x slower per frame, so it only sees the frames the
+metrics read: from ``before_frames`` frames before initial contact to ``after_s`` past take-off
+(the contact phase holds FPPA at contact, at peak flexion and its peak) and a few frames of the
+standing window (the static baseline). Each refined frame is cropped around that frame's own
+Lightning pose (:func:`kiosk.pose.crop.body_crop_region`), so Thunder needs no tracking state.
+
+:func:`score_trial` is THE way a trial is scored from frames and poses (the CLI's analyze, the
+station runtime, validate and the scoring benchmark call it), so refinement is done once, in one
+place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from kiosk.keypoints import PoseFrame
+from kiosk.pose.crop import body_crop_region
+
+#: Frames re-run before initial contact (contact may fall between frames).
+BEFORE_FRAMES = 2
+#: Seconds re-run after take-off, so the last contact frames are refined on both sides.
+AFTER_S = 0.02
+#: Standing frames re-run for the static baseline, spread over the standing window.
+STANDING_FRAMES = 6
+
+
+@dataclass(frozen=True)
+class Refinement:
+    """Which frames were re-run with which model (positions in the pose list)."""
+
+    model: str
+    positions: tuple[int, ...]
+
+
+def refine_positions(t: np.ndarray, initial_contact_s: float | None, takeoff_s: float | None,
+                     standing: tuple[int, int] | None, *, before_frames: int = BEFORE_FRAMES,
+                     after_s: float = AFTER_S, standing_frames: int = STANDING_FRAMES) -> np.ndarray:
+    """Sorted positions (into the pose list) of the frames that decide the verdict.
+
+    Nothing is chosen without an initial contact: a trial without one is a RETAKE whatever the
+    poses say, so refining would only spend time.
+    """
+    t = np.asarray(t, dtype=np.float64)
+    if initial_contact_s is None or not len(t):
+        return np.zeros(0, dtype=int)
+    first = max(int(np.searchsorted(t, initial_contact_s, side="left")) - before_frames, 0)
+    end_t = (takeoff_s if takeoff_s is not None else float(t[-1])) + after_s
+    last = int(np.searchsorted(t, end_t, side="right"))
+    chosen = set(range(first, min(last, len(t))))
+    if standing is not None and standing_frames > 0:
+        a, b = standing
+        if b > a:
+            chosen.update(int(i) for i in np.unique(np.linspace(a, b - 1, min(standing_frames, b - a)).round()))
+    return np.array(sorted(chosen), dtype=int)
+
+
+#: ``images(positions)`` -> {position: RGB image}: the frames to refine, fetched together so a
+#: video can be decoded once more in one pass (the CLI) or a ring buffer indexed (the station).
+ImagesFor = Callable[[Sequence[int]], Mapping[int, np.ndarray]]
+
+
+def images_from_list(images: Sequence[np.ndarray]) -> ImagesFor:
+    """An :data:`ImagesFor` over frames already in memory, in pose order."""
+    return lambda positions: {int(i): images[int(i)] for i in positions}
+
+
+def refine_poses(poses: Sequence[PoseFrame], positions: Sequence[int], images: ImagesFor,
+                 estimator) -> list[PoseFrame]:
+    """``poses`` with the frames at ``positions`` re-estimated by ``estimator`` (a
+    :class:`~kiosk.pose.movenet.MoveNetEstimator`), each on the square around its own first-pass
+    pose."""
+    out = list(poses)
+    got = images([int(i) for i in positions])
+    for i in positions:
+        img = got[int(i)]
+        h, w = img.shape[:2]
+        region = body_crop_region(poses[i].keypoints, w, h, min_score=estimator.min_score, margin=estimator.crop_margin)
+        kps = np.asarray(estimator.infer_region(img, region), dtype=np.float32)
+        # A joint the second model is unsure of but the first saw keeps the first one's answer:
+        # Thunder's ankle scores dip on some shoes, and a dropped ankle is a RETAKE, not a refinement.
+        first = np.asarray(poses[i].keypoints, dtype=np.float32)
+        keep = (kps[:, 2] < estimator.min_score) & (first[:, 2] > kps[:, 2])
+        kps[keep] = first[keep]
+        out[i] = PoseFrame(poses[i].index, poses[i].t, kps)
+    return out
+
+
+def score_trial(poses: Sequence[PoseFrame], mat_edges, *, images: ImagesFor | None = None,
+                refiner=None, **analyze_kwargs):
+    """Score one trial; with ``refiner`` (and ``images``), re-run the decisive frames first.
+
+    Returns ``(TrialResult, poses used, Refinement | None)``. The first pass finds the events
+    (from the mat when given) on the tracked poses; the result is that of the second pass on the
+    merged poses. ``analyze_kwargs`` go to :func:`kiosk.analysis.analyze_trial`.
+    """
+    from kiosk.analysis import analyze_trial
+
+    first = analyze_trial(poses, mat_edges, **analyze_kwargs)
+    if refiner is None or images is None:
+        return first, list(poses), None
+    ev = first.events
+    t = np.array([p.t for p in poses], dtype=np.float64)
+    positions = refine_positions(t, ev.initial_contact_s, ev.takeoff_s, ev.standing)
+    if not len(positions):
+        return first, list(poses), None
+    merged = refine_poses(poses, positions, images, refiner)
+    result = analyze_trial(merged, mat_edges, **analyze_kwargs)
+    return result, merged, Refinement(getattr(refiner, "name", "unknown"), tuple(int(i) for i in positions))
