@@ -483,7 +483,7 @@ PY
 # healthy VERSION: waits up to $HEALTH_TIMEOUT s for GET /healthz to say ok (and VERSION, if
 # given). Where the endpoint is missing (404) or curl is absent, the unit being active counts.
 healthy() {
-    local expect="$1" url body code deadline
+    local expect="$1" url body code deadline verdict
     url="http://$(web_address)/healthz"
     deadline=$(( $(date +%s) + HEALTH_TIMEOUT ))
     body="$(mktemp)"
@@ -493,13 +493,28 @@ healthy() {
         fi
         if command -v curl >/dev/null 2>&1; then
             code="$(sys_curl -s -o "$body" -w '%{http_code}' --max-time 3 "$url" || true)"
-            if [ "$code" = 200 ] && "$STATION_PYTHON" - "$body" "$expect" <<'PY'
+            # 200 "ok" is healthy. 503 "fault" is a running station that reports a hardware fault
+            # (camera unplugged, mat stuck): rolling back cannot fix a cable, so it counts as up,
+            # with a warning. Anything else (503 "error", no answer) is not healthy.
+            if [ "$code" = 200 ] || [ "$code" = 503 ]; then
+                verdict="$("$STATION_PYTHON" - "$body" "$expect" <<'PY' || true
 import json, sys
-data = json.load(open(sys.argv[1]))
-sys.exit(not (data.get("status") == "ok" and (not sys.argv[2] or data.get("version") == sys.argv[2])))
+try:
+    data = json.load(open(sys.argv[1]))
+except ValueError:
+    data = {}
+version_ok = not sys.argv[2] or "version" not in data or data["version"] == sys.argv[2]
+if data.get("status") == "ok" and version_ok:
+    print("ok")
+elif data.get("status") == "fault" and version_ok:
+    print("fault " + str(data.get("fault", "")))
 PY
-            then
-                log "   healthy: $url says $(tr -d '\n' <"$body")"; rm -f "$body"; return 0
+)"
+                case "$verdict" in
+                    ok) log "   healthy: $url says $(tr -d '\n' <"$body")"; rm -f "$body"; return 0 ;;
+                    fault*) log "   up, but the station reports a hardware fault (${verdict#fault }): check the camera and mat"
+                            rm -f "$body"; return 0 ;;
+                esac
             fi
             if [ "$code" = 404 ] && sys_systemctl is-active --quiet "$SERVICE"; then
                 log "   healthy: $SERVICE is active ($url is not there)"; rm -f "$body"; return 0

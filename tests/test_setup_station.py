@@ -182,6 +182,22 @@ def test_unhealthy_update_rolls_back_by_itself(pi: FakePi):
     assert calls.count("systemctl stop jumpkiosk.service") == 2  # before migrating, before rolling back
 
 
+@pytest.mark.parametrize(("health", "switched", "says"), [
+    ("noversion", True, "healthy: http://127.0.0.1:8080/healthz says"),
+    ("fault", True, "reports a hardware fault (camera)"),
+    ("404", True, "jumpkiosk.service is active (http://127.0.0.1:8080/healthz is not there)"),
+    ("error", False, "not healthy within"),
+])
+def test_health_answers(pi: FakePi, health: str, switched: bool, says: str):
+    pi.run("install")
+    old = pi.current()
+    (pi.state / "health").write_text(health)
+    proc = pi.run("update", src=pi.source_tree("src2", "1.1.0"), check=False)
+    assert says in proc.stdout
+    assert (proc.returncode == 0) == switched
+    assert (pi.current() != old) == switched
+
+
 def test_failed_migration_keeps_the_old_version(pi: FakePi):
     pi.run("install")
     old = pi.current()
