@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -220,7 +220,7 @@ class _PacedCamera(Camera):
         self._period_ns = int(round(1e9 / fps))
         self._next_ns: int | None = None
         self._triggered = threading.Event()
-        self._playing: list[Frame] | None = None
+        self._playing: Sequence[Frame] | None = None
         self._pos = 0
         self._origin: int | None = None
         self._hold: np.ndarray | None = None
@@ -228,9 +228,10 @@ class _PacedCamera(Camera):
         self._rest_image: np.ndarray | None = None
         self.autoplay = autoplay
         self.plays = 0
+        self.mat_edges: list | None = None  # the edges of the jump that plays next, if known
 
     @abstractmethod
-    def _clip(self) -> list[Frame]:
+    def _clip(self) -> Sequence[Frame]:
         """The frames of one jump, ``t`` in seconds from its start (already at the analysis size)."""
 
     def trigger(self) -> None:
@@ -300,12 +301,13 @@ class ReplayCamera(_PacedCamera):
                 if cand.is_file():
                     mat_path = cand
                     break
-        self.mat_edges = read_mat_csv(mat_path) if mat_path is not None else None
+        edges = read_mat_csv(mat_path) if mat_path is not None else None
         info, frames = open_source(self.path)
         if info.kind != "video":
             raise CameraError(f"{self.path}: replay needs a video clip, not a still image")
         self._frames: list[Frame] = []
         super().__init__(width, height, info.fps or 30.0, **kw)
+        self.mat_edges = edges
         for f in frames:
             self._frames.append(Frame(f.index, f.t, self._fit(f.image)))
         if not self._frames:
@@ -318,36 +320,105 @@ class ReplayCamera(_PacedCamera):
         self._hold = self._frames[0].image
 
 
+#: render(seed) -> (frames with t in seconds, the jump's mat edges)
+SynthRender = Callable[[int], tuple[Iterator[Frame], list]]
+
+
+def _render_synth(seed: int, width: int, height: int, fps: float) -> tuple[Iterator[Frame], list]:
+    from kiosk.matcsv import MatEdge
+    from kiosk.synth.clip import ClipRenderer
+    from kiosk.synth.params import sample_params
+
+    renderer = ClipRenderer(sample_params(seed, fps=float(fps), width=width, height=height))
+    ev = renderer.scene.motion.ev
+    edges = [MatEdge(ev.initial_contact, True), MatEdge(ev.takeoff, False), MatEdge(ev.second_landing, True)]
+    frames = (Frame(k, f.t, f.image) for k, f in enumerate(renderer.frames()))
+    return frames, edges
+
+
 class SyntheticCamera(_PacedCamera):
-    """The synthetic athlete, rendered live from kiosk.synth (a new jump per trigger)."""
+    """The synthetic athlete (kiosk.synth), a new randomly drawn athlete per jump.
+
+    Rendering is slower than 120 fps on small machines, so each jump is rendered ahead in a
+    background thread and kept JPEG-compressed (~15 MB per jump rather than ~400 MB raw);
+    a trigger that arrives before the jump is ready waits with the athlete standing on the box,
+    as a real athlete would. ``mat_edges`` are the edges of the jump that plays next.
+    """
 
     name = "synthetic"
 
     def __init__(self, width: int = 640, height: int = 480, fps: float = 120, *, seed: int = 0,
-                 render: Callable[[int], Iterator[Frame]] | None = None, **kw):
+                 render: SynthRender | None = None, **kw):
         super().__init__(width, height, fps, **kw)
         self.seed = seed
-        self._render = render
-        self.last_mat_edges: list = []
+        self._render = render or (lambda s: _render_synth(s, self.width, self.height, self.fps))
+        self.mat_edges: list | None = None
+        self._ready = threading.Event()
+        self._encoded: list[tuple[int, float, bytes]] = []
+        self._thread: threading.Thread | None = None
+        self._render_error: KioskError | None = None
 
-    def _default_render(self, seed: int) -> list[Frame]:
+    def _prepare(self, seed: int) -> None:
+        from kiosk.media import encode_jpeg
+
         try:
-            from kiosk.synth import render_trial  # type: ignore[attr-defined]
+            frames, edges = self._render(seed)
+            encoded = [(f.index, f.t, encode_jpeg(self._fit(f.image), 92)) for f in frames]
+        except KioskError as exc:
+            self._render_error = exc
+            self._ready.set()
+            return
         except ImportError:
-            raise CameraError("the synthetic athlete (kiosk.synth) is not available in this build") from None
-        frames, edges = render_trial(seed=seed, width=self.width, height=self.height, fps=self.fps)
-        self.last_mat_edges = list(edges)
-        return list(frames)
+            self._render_error = CameraError("the synthetic athlete (kiosk.synth) is not available in this build")
+            self._ready.set()
+            return
+        self._encoded = encoded
+        self._next_edges = list(edges)
+        self._ready.set()
 
-    def _clip(self) -> list[Frame]:
-        frames = list(self._render(self.seed)) if self._render else self._default_render(self.seed)
-        self.seed += 1
-        return [Frame(f.index, f.t, self._fit(f.image)) for f in frames]
+    def _render_next(self) -> None:
+        self._ready.clear()
+        seed, self.seed = self.seed, self.seed + 1
+        self._thread = threading.Thread(target=self._prepare, args=(seed,), name="synth-render", daemon=True)
+        self._thread.start()
+
+    def _clip(self) -> Sequence[Frame]:
+        self._ready.wait()
+        if self._render_error is not None:
+            raise self._render_error
+        clip, self.mat_edges = _JpegClip(self._encoded), self._next_edges
+        self._render_next()
+        return clip
 
     def start(self) -> None:
-        first = self._clip()
-        self.seed -= 1  # the held standing frame comes from the jump that plays next
-        self._hold = first[0].image
+        self._render_next()
+        self._ready.wait()
+        if self._render_error is not None:
+            raise self._render_error
+        self.mat_edges = self._next_edges
+        self._hold = _JpegClip(self._encoded)[0].image
+
+    def stop(self) -> None:
+        super().stop()
+        if self._thread is not None:
+            self._thread.join(timeout=30.0)
+
+
+class _JpegClip(Sequence):
+    """Frames kept as JPEG bytes, decoded one at a time as they are played."""
+
+    def __init__(self, encoded: list[tuple[int, float, bytes]]):
+        self._encoded = encoded
+
+    def __len__(self) -> int:
+        return len(self._encoded)
+
+    def __getitem__(self, k):  # type: ignore[override]
+        import cv2
+
+        i, t, data = self._encoded[k]
+        bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        return Frame(i, t, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
 
 
 def open_camera(config) -> Camera:  # config: kiosk.config.Config

@@ -286,8 +286,10 @@ class SimulatedMat(Mat):
     def pressed(self) -> bool:
         return self._level
 
-    def play(self, origin_ns: int) -> None:
-        """Schedule the clip's edges from ``origin_ns``; a pending earlier run is dropped."""
+    def play(self, origin_ns: int, edges: Sequence[MatEdge] | None = None) -> None:
+        """Schedule the clip's edges (or these ``edges``) from ``origin_ns``; a pending earlier run is dropped."""
+        if edges is not None:
+            self.edges = list(edges)
         with self._cond:
             self._queue = [MatEvent(origin_ns + int(round(e.t * 1e9)), e.pressed) for e in self.edges]
             if self._queue and self._queue[-1].pressed:

@@ -277,7 +277,7 @@ class StationRuntime:
         self.mat.set_listener(self._on_mat)
         self.mat.set_fault_listener(self._on_mat_fault)
         if hasattr(self.mat, "play"):
-            self.camera.on_play = lambda origin: self.mat.play(origin)  # type: ignore[attr-defined]
+            self.camera.on_play = lambda origin: self.mat.play(origin, self.camera.mat_edges)  # type: ignore[attr-defined]
         self.mat.start()
         if not self.mat.connected:
             self._on_mat_fault("The contact mat is unplugged: check its cable")
@@ -286,6 +286,8 @@ class StationRuntime:
             th = threading.Thread(target=target, name=f"station-{name}", daemon=True)
             th.start()
             self._threads.append(th)
+
+    start_threads = begin  # the name the serve command uses
 
     def close(self) -> None:
         self._stop.set()
