@@ -3,7 +3,7 @@ with Thunder, and score the merged poses (DESIGN.md section 7).
 
 Lightning is fast enough to follow every frame but its knees and ankles are a few pixels off,
 which is degrees of FPPA. Thunder is about 3x slower per frame, so it only sees the frames the
-metrics read: from ``before_frames`` frames before initial contact to ``after_s`` past take-off
+metrics read: from ``before_s`` before initial contact to ``after_s`` past take-off
 (the contact phase holds FPPA at contact, at peak flexion and its peak) and a few frames of the
 standing window (the static baseline). Each refined frame is cropped around that frame's own
 Lightning pose (:func:`kiosk.pose.crop.body_crop_region`), so Thunder needs no tracking state.
@@ -23,8 +23,9 @@ import numpy as np
 from kiosk.keypoints import PoseFrame
 from kiosk.pose.crop import body_crop_region
 
-#: Frames re-run before initial contact (contact may fall between frames).
-BEFORE_FRAMES = 2
+#: Seconds re-run before initial contact: the FPPA at contact is read from a line through the
+#: last 50 ms of flight (:func:`kiosk.analysis.series.value_before`), plus one frame of slack.
+BEFORE_S = 0.06
 #: Seconds re-run after take-off, so the last contact frames are refined on both sides.
 AFTER_S = 0.02
 #: Standing frames re-run for the static baseline, spread over the standing window.
@@ -40,7 +41,7 @@ class Refinement:
 
 
 def refine_positions(t: np.ndarray, initial_contact_s: float | None, takeoff_s: float | None,
-                     standing: tuple[int, int] | None, *, before_frames: int = BEFORE_FRAMES,
+                     standing: tuple[int, int] | None, *, before_s: float = BEFORE_S,
                      after_s: float = AFTER_S, standing_frames: int = STANDING_FRAMES) -> np.ndarray:
     """Sorted positions (into the pose list) of the frames that decide the verdict.
 
@@ -50,7 +51,7 @@ def refine_positions(t: np.ndarray, initial_contact_s: float | None, takeoff_s: 
     t = np.asarray(t, dtype=np.float64)
     if initial_contact_s is None or not len(t):
         return np.zeros(0, dtype=int)
-    first = max(int(np.searchsorted(t, initial_contact_s, side="left")) - before_frames, 0)
+    first = max(int(np.searchsorted(t, initial_contact_s - before_s, side="left")) - 1, 0)
     end_t = (takeoff_s if takeoff_s is not None else float(t[-1])) + after_s
     last = int(np.searchsorted(t, end_t, side="right"))
     chosen = set(range(first, min(last, len(t))))
