@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from test_analysis_build import H, Jump, W, frames, mat
 
-from kiosk.analysis.gates import REASONS
+from kiosk.analysis.gates import REASONS, Failure, facing_evidence, root_causes
 from kiosk.analysis.trial import analyze_trial
 from kiosk.keypoints import KP, LOWER_LIMB
 from kiosk.matcsv import MatEdge
@@ -151,3 +151,48 @@ def test_quality_reports_the_measured_figures():
     assert q["fps"] == pytest.approx(120, abs=0.5)
     assert q["frames_contact_to_peak"] == int(((t >= j.ic) & (t <= r.events.peak_flexion_s)).sum()) >= 4
     assert q["lower_limb_seen_share"] == 1.0
+
+
+def test_turned_for_the_whole_clip_by_the_face():
+    """Constant yaw: no standing-vs-landing change, but the nose sits off the shoulders' midpoint."""
+    j = Jump()
+
+    def turn(i, t, kp):  # nose 0.2 shoulder widths toward the image's right, every frame
+        kp[KP["nose"], 0] += 0.2 * j.shoulder_w
+    r = analyze_trial(frames(j, turn), mat(j))
+    retake(r, "turned_away")
+    assert r.quality["nose_offset"] == pytest.approx(0.2, abs=0.01)
+
+
+def test_small_head_turn_is_not_turned_away():
+    j = Jump()
+
+    def turn(i, t, kp):  # 0.08 shoulder widths: what a 10 deg turn measures
+        kp[KP["nose"], 0] -= 0.08 * j.shoulder_w
+    assert analyze_trial(frames(j, turn), mat(j)).verdict == "PASS"
+
+
+def test_turned_for_the_whole_clip_by_narrow_shoulders():
+    j = Jump(shoulder_w=60.0)   # 60 / 170 = 0.35 shoulder widths per torso: no frontal adult
+    retake(analyze_trial(frames(j), mat(j)), "turned_away")
+
+
+def test_facing_evidence_on_hand_built_frames():
+    xy = np.full((3, 17, 2), np.nan)
+    xy[:, KP["left_shoulder"]] = (160, 100)
+    xy[:, KP["right_shoulder"]] = (60, 100)
+    xy[:, KP["left_hip"]] = (140, 250)
+    xy[:, KP["right_hip"]] = (80, 250)
+    xy[:, KP["nose"]] = (125, 40)
+    offset, ratio = facing_evidence(xy)
+    assert offset == pytest.approx(0.15)
+    assert ratio == pytest.approx(100 / 150)
+    xy[:, KP["nose"]] = np.nan
+    assert facing_evidence(xy)[0] is None
+
+
+def test_the_cause_hides_its_symptoms():
+    fs = [Failure("feet_cut_off", "a"), Failure("turned_away", "b"), Failure("implausible_pose", "c"),
+          Failure("camera_too_slow", "d")]
+    assert [f.code for f in root_causes(fs)] == ["turned_away", "camera_too_slow"]
+    assert [f.code for f in root_causes([Failure("second_person", ""), Failure("turned_away", "")])] == ["second_person"]

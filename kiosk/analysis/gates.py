@@ -23,6 +23,7 @@ from kiosk.keypoints import (
     LEFT_HIP,
     LEFT_KNEE,
     LEFT_SHOULDER,
+    NOSE,
     RIGHT_ANKLE,
     RIGHT_HIP,
     RIGHT_KNEE,
@@ -52,11 +53,12 @@ EDGE_MARGIN = 0.01
 #: Second person: over ``JUMP_BASE_S`` (at least one frame) the body centre may not move sideways
 #: more than ``MAX_SIDE_SHIFT`` torso lengths (a drop landing is vertical), nor more than
 #: ``MAX_SHIFT`` in any direction (a 3 m/s fall moves ~0.3), nor change its torso length by more
-#: than ``MAX_SCALE_STEP``. A fixed time base keeps pixel jitter at 120 fps from reading as speed.
+#: than ``MAX_SCALE_STEP`` (0.3-0.4 happens on one athlete: trunk flexion and shoulder jitter at
+#: landing). A fixed time base keeps pixel jitter at 120 fps from reading as speed.
 JUMP_BASE_S = 0.05
 MAX_SIDE_SHIFT = 0.4
 MAX_SHIFT = 0.8
-MAX_SCALE_STEP = 0.3
+MAX_SCALE_STEP = 0.5
 
 
 @dataclass(frozen=True)
@@ -160,30 +162,66 @@ def _width(xy: np.ndarray, a: int, b: int) -> np.ndarray:
     return np.hypot(*(xy[:, a] - xy[:, b]).T)
 
 
-def check_facing(clean_xy: np.ndarray, t: np.ndarray, ev: Events, th: Thresholds) -> tuple[Failure | None, float | None]:
-    """Turned away: the athlete's left hip must be on the image's right, and the hip width in the
-    landing may not shrink below ``turned_away_ratio`` of the standing hip width.
+def facing_evidence(xy: np.ndarray) -> tuple[float | None, float | None]:
+    """Evidence of a constant turn, from frames the caller chose: (nose offset, shoulder ratio).
 
-    Returns the failure (or None) and the measured width ratio.
+    Nose offset: median of (nose x - shoulder-midpoint x) / shoulder width. The nose sits in front
+    of the head, so when the athlete (or the camera) is turned it moves sideways off the
+    shoulders' midpoint, whatever the body's proportions. Shoulder ratio: median shoulder width /
+    torso length, which shrinks by cos(yaw). Both need no frontal reference from the same clip,
+    so they catch a turn that lasts the whole clip, which a standing-vs-landing comparison cannot.
+    None where the joints are not seen.
+    """
+    ls, rs = xy[:, LEFT_SHOULDER], xy[:, RIGHT_SHOULDER]
+    sh_w = np.hypot(*(ls - rs).T)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        offset = (xy[:, NOSE, 0] - (ls[:, 0] + rs[:, 0]) / 2) / sh_w
+        ratio = sh_w / torso_length_px(xy)
+    off = _nanmedian(np.where(sh_w > 0, offset, np.nan))
+    rat = _nanmedian(ratio)
+    return (off if np.isfinite(off) else None), (rat if np.isfinite(rat) else None)
+
+
+def check_facing(clean_xy: np.ndarray, t: np.ndarray, ev: Events, th: Thresholds) -> tuple[Failure | None, dict]:
+    """Turned away, by three kinds of evidence:
+
+    * the athlete's left hip on the image's left in most of the standing frames (facing away, or
+      a mirrored image; a swap only in the landing is the model losing track, not a turn),
+    * a constant turn: the nose off the shoulders' midpoint, or shoulders narrow for the torso,
+      over the standing frames and the landing (:func:`facing_evidence`),
+    * a turn during the landing: the hip width falls below ``turned_away_ratio`` of the standing
+      hip width.
+
+    Returns the failure (or None) and the measured figures.
     """
     win = decisive_window(t, ev)
     if not win.any():
-        return None, None
+        return None, {}
     xy = clean_xy[win]
-    lx, rx = xy[:, LEFT_HIP, 0], xy[:, RIGHT_HIP, 0]
+    look = win.copy()
+    if ev.standing is not None:
+        look[ev.standing[0]:ev.standing[1]] = True
+    ref = clean_xy[ev.standing[0]:ev.standing[1]] if ev.standing is not None else xy
+    lx, rx = ref[:, LEFT_HIP, 0], ref[:, RIGHT_HIP, 0]
     ok = np.isfinite(lx) & np.isfinite(rx)
     if ok.any() and float((lx[ok] <= rx[ok]).mean()) > 0.5:
-        return Failure("turned_away", "left hip on the image's left: facing away or a mirrored image"), None
-    ratio = None
+        return Failure("turned_away", "left hip on the image's left: facing away or a mirrored image"), {}
+    offset, sh_ratio = facing_evidence(clean_xy[look])
+    figures: dict = {"nose_offset": offset, "shoulder_torso_ratio": sh_ratio, "hip_width_ratio": None}
+    if offset is not None and abs(offset) > th.turned_away_nose_offset:
+        return Failure("turned_away", f"nose {offset:+.2f} shoulder widths off the shoulders' midpoint"), figures
+    if sh_ratio is not None and sh_ratio < th.turned_away_shoulder_ratio:
+        return Failure("turned_away", f"shoulder width {sh_ratio:.2f} x the torso length"), figures
     if ev.standing is not None:
-        a, b = ev.standing
-        stand = _nanmedian(_width(clean_xy[a:b], LEFT_HIP, RIGHT_HIP))
+        stand = _nanmedian(_width(ref, LEFT_HIP, RIGHT_HIP))
         land = _nanmedian(_width(xy, LEFT_HIP, RIGHT_HIP))
         if np.isfinite(stand) and stand > 0 and np.isfinite(land):
             ratio = land / stand
+            figures["hip_width_ratio"] = ratio
             if ratio < th.turned_away_ratio:
-                return Failure("turned_away", f"hip width {ratio:.2f} x the standing width"), ratio
-    return None, ratio
+                return Failure("turned_away", f"hip width {ratio:.2f} x the standing width"), figures
+    return None, figures
 
 
 def check_second_person(raw: Series, ev: Events) -> Failure | None:
@@ -240,6 +278,23 @@ def check_plausible(smooth_xy: np.ndarray, t: np.ndarray, ev: Events, th: Thresh
     return None
 
 
+#: A failure that explains others: the athlete should hear the cause, not its symptoms. Someone
+#: else in the picture makes the model follow them (their face, their legs); a turned body hides
+#: a leg and an ankle and bends the 2D angles; feet out of the picture leave the legs half seen.
+EXPLAINS: dict[str, frozenset[str]] = {
+    "second_person": frozenset({"turned_away", "feet_cut_off", "legs_not_seen", "implausible_pose"}),
+    "turned_away": frozenset({"feet_cut_off", "legs_not_seen", "implausible_pose"}),
+    "feet_cut_off": frozenset({"legs_not_seen", "implausible_pose"}),
+}
+
+
+def root_causes(failures: list[Failure]) -> list[Failure]:
+    """Drop the failures another one in the list explains (see ``EXPLAINS``), keeping order."""
+    codes = {f.code for f in failures}
+    hidden = set().union(*(EXPLAINS.get(c, frozenset()) for c in codes))
+    return [f for f in failures if f.code not in hidden]
+
+
 def run_gates(raw: Series, clean_xy: np.ndarray, smooth_xy: np.ndarray, ev: Events,
               mat_edges: Sequence[MatEdge] | None, frame_size: tuple[int, int] | None,
               th: Thresholds) -> tuple[list[Failure], dict]:
@@ -249,19 +304,20 @@ def run_gates(raw: Series, clean_xy: np.ndarray, smooth_xy: np.ndarray, ev: Even
     landing = check_landing(ev)
     if landing is not None:
         return [feet] if feet is not None else [landing], {}
-    facing, ratio = check_facing(clean_xy, raw.t, ev, th)
-    for f in (check_mat(ev, mat_edges, raw.dt, th), check_frame_rate(raw.t, ev, th), feet,
-              check_second_person(raw, ev), facing, check_visibility(raw, clean_xy, ev),
+    facing, figures = check_facing(clean_xy, raw.t, ev, th)
+    for f in (check_mat(ev, mat_edges, raw.dt, th), check_frame_rate(raw.t, ev, th),
+              check_second_person(raw, ev), facing, feet, check_visibility(raw, clean_xy, ev),
               check_plausible(smooth_xy, raw.t, ev, th)):
         if f is not None:
             failures.append(f)
+    failures = root_causes(failures)
     win = decisive_window(raw.t, ev)
     ic, peak = ev.initial_contact_s, ev.peak_flexion_s
     quality = {
         "fps": round(1.0 / raw.dt, 2) if raw.dt > 0 else None,
         "frames": len(raw.t),
         "frames_contact_to_peak": int(((raw.t >= ic) & (raw.t <= peak)).sum()) if peak is not None else None,
-        "hip_width_ratio": round(ratio, 3) if ratio is not None else None,
+        **{k: (round(v, 3) if v is not None else None) for k, v in figures.items()},
         "lower_limb_seen_share": round(float(np.isfinite(raw.xy[win][:, [LEFT_HIP, RIGHT_HIP, LEFT_KNEE, RIGHT_KNEE,
                                                                           LEFT_ANKLE, RIGHT_ANKLE], 0]).mean()), 3)
         if win.any() else None,

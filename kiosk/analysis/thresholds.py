@@ -50,6 +50,13 @@ class Thresholds:
     turned_away_ratio: float = setting(
         0.8, "RETAKE when hip width in the landing falls below this fraction of the standing hip width.",
         min=0.0, max=1.0, source="Judgement: cos(35 deg) = 0.82; a turn that large distorts 2D FPPA")
+    turned_away_nose_offset: float = setting(
+        0.12, "RETAKE when the nose sits further than this many shoulder widths sideways of the shoulders' "
+              "midpoint (the face turned; holds when the whole clip is turned).", min=0.0, max=1.0,
+        source="Measured on rendered clips with MoveNet Lightning: <= 0.08 at 10 deg yaw, >= 0.16 at 35 deg")
+    turned_away_shoulder_ratio: float = setting(
+        0.45, "RETAKE when shoulder width / torso length is below this (narrower than a frontal adult).",
+        min=0.0, max=2.0, source="Judgement: frontal adults measure 0.58-0.76 on rendered clips; cos 40 deg x 0.58 = 0.44")
     mat_video_tolerance_s: float = setting(
         0.05, "RETAKE when the video's contact time differs from the mat's by more than this (or 2.5 frames).",
         min=0.0, max=1.0, source="Judgement: a few frames at 120 fps; larger means wrong clock or wrong landing")
