@@ -401,6 +401,7 @@ class StationRuntime:
         self._dispatch(AnalysisStarted())
         end = times["landing"] + int(self.plan.post_s * 1e9) if "landing" in times else times["end"]
         self.ring.wait_for_time(end, timeout=1.0)
+        early = trial.invocations  # posed during the flight, before the second landing
         self._pose_until(trial, estimator, end)
         if trial.gen != self._gen:
             return
@@ -420,7 +421,8 @@ class StationRuntime:
                              mat_edges=edges, poses=trial.poses, frames=trial.frames,
                              wall_time=time.time() - (self._clock() - anchor) / 1e9,
                              timings={"landing_to_verdict_ms": round((self._clock() - anchor) / 1e6, 1),
-                                      "invocations": trial.invocations, "frames": len(trial.frames)})
+                                      "invocations": trial.invocations, "invocations_after_landing": trial.invocations - early,
+                                      "frames": len(trial.frames)})
         if trial.gen != self._gen:
             return
         self.last_record = record

@@ -1,0 +1,170 @@
+"""Capture benchmark: 120 fps 640x480 frames into the ring buffer while real pose inference runs
+in another thread; then the time from the second-landing edge to the verdict for a 120 fps trial.
+
+    .venv/bin/python bench/bench_capture.py               # 60 s capture stress + 1 trial
+    .venv/bin/python bench/bench_capture.py --seconds 10  # shorter run
+
+Prints dropped frames (target 0), memory (RSS before/after; bounded by the ring), model
+invocations per trial and their time here, and projects the verdict latency onto a Pi 4 and a
+Pi 5 with DESIGN.md's per-invoke figures (Lightning FP16, 4 threads: Pi 4 186 ms; Pi 5 ~4.5x).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+PERIOD_NS = int(1e9 / 120)
+CAMERA_BUFFERS = 6  # picamera2 buffer_count: a consumer later than this loses frames
+PI4_LIGHTNING_MS = 186.0
+PI5_SPEEDUP = 4.5
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def synth_frames(n: int = 8) -> list[np.ndarray]:
+    from kiosk.synth.clip import iter_frames
+    from kiosk.synth.params import sample_params
+
+    out = []
+    for f in iter_frames(sample_params(3, fps=120.0, width=640, height=480), 1.4, 1.4 + n / 120):
+        out.append(f.image)
+    return out[:n]
+
+
+def capture_stress(seconds: float, model: str, threads: int) -> dict:
+    from kiosk.pose.movenet import create_estimator
+    from kiosk.station.ringbuffer import RingBuffer
+    from kiosk.station.runtime import FramePlan
+
+    frames = synth_frames()
+    rss0 = rss_mb()
+    ring = RingBuffer(120, 4.0, frames[0].shape)
+    rss_ring = rss_mb()
+    stop = threading.Event()
+    stats = {"invocations": 0, "trials": 0, "invoke_s": 0.0}
+
+    def producer() -> None:
+        t0 = time.monotonic_ns()
+        k = 0
+        while not stop.is_set():
+            target = t0 + k * PERIOD_NS
+            now = time.monotonic_ns()
+            if target > now:
+                time.sleep((target - now) / 1e9)
+            elif now - target > CAMERA_BUFFERS * PERIOD_NS:
+                k += int((now - target) // PERIOD_NS)  # the camera's buffers overflowed: frames lost
+                continue
+            ring.put(frames[k % len(frames)], target, k)
+            k += 1
+
+    def analyser() -> None:
+        est = create_estimator(model, threads)
+        plan = FramePlan()
+        while not stop.is_set():
+            span = ring.time_span()
+            if span is None or span[1] - span[0] < 2e9:
+                time.sleep(0.05)
+                continue
+            end = span[1]
+            times = {"contact": end - int(0.8e9), "takeoff": end - int(0.4e9)}
+            w = ring.window(end - int(2.0e9), end, keep=lambda t, times=times: plan.mask(t, times))
+            est.reset()
+            t = time.perf_counter()
+            for img in w.images:
+                if stop.is_set():
+                    break
+                est.track(img)
+                stats["invocations"] += 1
+            stats["invoke_s"] += time.perf_counter() - t
+            stats["trials"] += 1
+        est.close()
+
+    threads_ = [threading.Thread(target=producer), threading.Thread(target=analyser)]
+    for th in threads_:
+        th.start()
+    rss_mid = []
+    t_end = time.monotonic() + seconds
+    while time.monotonic() < t_end:
+        time.sleep(1.0)
+        rss_mid.append(rss_mb())
+    stop.set()
+    for th in threads_:
+        th.join()
+    s = ring.stats()
+    return {"seconds": seconds, "frames_in": s["frames_in"], "dropped": s["dropped"], "ring_mb": s["mbytes"],
+            "rss_before_mb": round(rss0, 1), "rss_after_ring_mb": round(rss_ring, 1),
+            "rss_max_mb": round(max(rss_mid or [rss_mb()]), 1), "rss_after_mb": round(rss_mb(), 1),
+            "trials_analysed": stats["trials"], "invocations": stats["invocations"],
+            "ms_per_invoke": round(1e3 * stats["invoke_s"] / max(stats["invocations"], 1), 1)}
+
+
+def trial_latency(model: str, threads: int, seed: int) -> dict:
+    """One trial through the real runtime: replay of a rendered 120 fps synthetic clip with its
+    mat.csv, real MoveNet and the real analysis; the runtime measures landing -> verdict."""
+    from kiosk.analysis.trial import analyze_trial
+    from kiosk.pose.movenet import create_estimator
+    from kiosk.station.camera import ReplayCamera
+    from kiosk.station.mat import SimulatedMat
+    from kiosk.station.runtime import StationRuntime
+    from kiosk.station.statemachine import Timing
+    from kiosk.synth.clip import render_clip
+    from kiosk.synth.params import sample_params
+
+    with tempfile.TemporaryDirectory() as tmp:
+        params = sample_params(seed, fps=120.0, width=640, height=480)
+        render_clip(params, tmp)
+        cam = ReplayCamera(Path(tmp) / "clip.mp4", 640, 480)
+        flight_s = cam.mat_edges[2].t - cam.mat_edges[1].t
+        rt = StationRuntime(cam, SimulatedMat(cam.mat_edges), lambda: create_estimator(model, threads),
+                            lambda poses, edges, **kw: analyze_trial(poses, edges, **kw),
+                            timing=Timing(countdown_s=0.5))
+        with rt:
+            rt.check_in({"id": 1, "name": "bench"})
+            snap = rt.start()
+            while snap["state"] not in ("result", "ready"):
+                snap = rt.wait_for_change(snap["seq"], timeout=30.0)
+        rec = rt.last_record
+    if rec is None:
+        raise SystemExit(f"trial did not complete: {snap['prompt']}")
+    return {"verdict": rec.verdict, "flight_s": round(flight_s, 3), **rec.timings, "dropped": rt.ring.dropped}
+
+
+def project(invocations: int, after_landing: int, flight_s: float, invoke_ms: float) -> float:
+    """Landing -> verdict: the frames posed after the landing, plus whatever of the early part
+    did not fit into the flight time (scoring itself is a few ms and is ignored here)."""
+    early = invocations - after_landing
+    overflow = max(0.0, early * invoke_ms / 1e3 - flight_s)
+    return round(overflow + after_landing * invoke_ms / 1e3, 2)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=60.0, help="length of the capture stress run")
+    ap.add_argument("--model", default="lightning")
+    ap.add_argument("--threads", type=int, default=4)
+    ap.add_argument("--seed", type=int, default=11, help="synthetic athlete for the latency trial")
+    args = ap.parse_args()
+
+    cap = capture_stress(args.seconds, args.model, args.threads)
+    print("capture stress:", cap)
+    lat = trial_latency(args.model, args.threads, args.seed)
+    print("trial:", lat)
+    pi4 = project(lat["invocations"], lat["invocations_after_landing"], lat["flight_s"], PI4_LIGHTNING_MS)
+    pi5 = project(lat["invocations"], lat["invocations_after_landing"], lat["flight_s"], PI4_LIGHTNING_MS / PI5_SPEEDUP)
+    print(f"projected landing -> verdict: Pi 4 {pi4} s, Pi 5 {pi5} s "
+          f"({lat['invocations']} invocations per trial, {lat['invocations_after_landing']} after the landing)")
+
+
+if __name__ == "__main__":
+    main()
