@@ -208,10 +208,20 @@ def print_trials(args: argparse.Namespace, cfg, results: list) -> None:
     """Score each clip's landing and print ``TrialResult.to_json()`` (one object, or a list)."""
     import json
 
-    from kiosk.analysis import analyze_trial
     from kiosk.matcsv import read_mat_csv
+    from kiosk.pose.movenet import create_estimator
+    from kiosk.pose.refine import images_from_source, score_trial
 
     edges = read_mat_csv(args.mat) if args.mat else None
-    out = [analyze_trial(poses, edges, thresholds=cfg.scoring, sex=args.sex, frame_size=(info.width, info.height),
-                         min_score=cfg.pose.min_score).to_json() for info, poses in results]
+    # the kiosk's one scoring path: the decisive frames re-run with [pose] refine_model
+    refine = cfg.pose.refine_model
+    refiner = None if refine in ("none", args.model or cfg.pose.model) else create_estimator(
+        refine, args.threads or cfg.pose.threads, min_score=cfg.pose.min_score)
+    try:
+        out = [score_trial(poses, edges, images=images_from_source(info.path) if info.kind == "video" else None,
+                           refiner=refiner, thresholds=cfg.scoring, sex=args.sex, frame_size=(info.width, info.height),
+                           min_score=cfg.pose.min_score)[0].to_json() for info, poses in results]
+    finally:
+        if refiner is not None:
+            refiner.close()
     print(json.dumps(out[0] if len(out) == 1 else out, indent=2))

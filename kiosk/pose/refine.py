@@ -72,6 +72,26 @@ def images_from_list(images: Sequence[np.ndarray]) -> ImagesFor:
     return lambda positions: {int(i): images[int(i)] for i in positions}
 
 
+def images_from_source(path: str) -> ImagesFor:
+    """An :data:`ImagesFor` that decodes a clip once more, in one pass, keeping the requested
+    frames (positions are decode order, as :func:`kiosk.pose.base.estimate_frames` saw them)."""
+
+    def images(positions: Sequence[int]) -> Mapping[int, np.ndarray]:
+        from kiosk.media import open_source
+
+        want = {int(i) for i in positions}
+        out: dict[int, np.ndarray] = {}
+        _, frames = open_source(path)
+        for i, frame in enumerate(frames):
+            if i in want:
+                out[i] = frame.image
+                if len(out) == len(want):
+                    break
+        return out
+
+    return images
+
+
 def refine_poses(poses: Sequence[PoseFrame], positions: Sequence[int], images: ImagesFor,
                  estimator) -> list[PoseFrame]:
     """``poses`` with the frames at ``positions`` re-estimated by ``estimator`` (a
@@ -80,6 +100,8 @@ def refine_poses(poses: Sequence[PoseFrame], positions: Sequence[int], images: I
     out = list(poses)
     got = images([int(i) for i in positions])
     for i in positions:
+        if int(i) not in got:  # the source ended early (a truncated file): keep the first pass
+            continue
         img = got[int(i)]
         h, w = img.shape[:2]
         region = body_crop_region(poses[i].keypoints, w, h, min_score=estimator.min_score, margin=estimator.crop_margin)
