@@ -45,12 +45,13 @@ MEDIA_NAMES = ("replay.mp4", "peak.jpg")
 TARGETS: dict[str, tuple[float, float]] = {
     "start": (0.08, 0.35),      # imports; delay counts from the spawn
     "migrate": (0.08, 0.004),
-    "sweep": (0.18, 0.08),      # over the history's files (about 80 ms here)
+    "sweep": (0.18, 0.004),     # plus SWEEP_S_PER_TRIAL per history trial
     "media": (0.22, 0.025),
     "tx": (0.14, 0.004),
     "commit": (0.22, 0.012),
     "idle": (0.08, 0.08),       # anywhere after a commit
 }
+SWEEP_S_PER_TRIAL = 40e-6      # the start-up sweep's time per stored trial (2 files), measured here
 SESSION_TRIALS = 5              # trials per session before the child opens a new one
 
 
@@ -248,7 +249,8 @@ def run(state: Path, kills: int, seed: int, *, history: int = 2000, progress: bo
     t0 = time.monotonic()
     for i in range(kills):
         target = rng.choices(names, weights)[0]
-        delay = rng.uniform(0.0, TARGETS[target][1])
+        reach = TARGETS[target][1] + (history * SWEEP_S_PER_TRIAL if target == "sweep" else 0.0)
+        delay = rng.uniform(0.0, reach)
         nth = rng.randint(1, 3) if target in ("media", "tx", "commit", "idle") else 1
         _age_media(state)
         proc, lines = _spawn(script, state, log)

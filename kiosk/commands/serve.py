@@ -105,6 +105,7 @@ def serve(config: Any, *, port_override: int | None = None, howto_clip: Path | N
     effective = store.effective_config(config)   # the coach's Settings page overrides (trials, thresholds)
     recorder = StationRecorder(store, effective)
     runtime = StationRuntime.from_config(effective, on_trial_done=recorder.on_trial_done)
+    recorder.attach(runtime)  # a full disk becomes the station's "storage full" fault
     app = create_app(config, runtime, store=store)
     app.extensions["station_recorder"] = recorder
     if howto_clip is not None:

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from kiosk.errors import DiskFullError, InputError
-from kiosk.media import atomic_write_bytes
+from kiosk.media import atomic_write_bytes, fsync_dir
 
 #: Allowed media names: a short lower-case stem and a known suffix ("replay.mp4", "peak.jpg").
 MEDIA_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}\.(mp4|webm|jpg|jpeg|png|json)$")
@@ -46,9 +46,23 @@ def write_media(media_root: Path, when: datetime, name: str, data: bytes) -> str
     day = when.astimezone(UTC)
     rel = f"{day:%Y/%m/%d}/{secrets.token_hex(6)}-{name}"
     target = media_root / rel
-    target.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(target.parent)
     atomic_write_bytes(target, data)
     return rel
+
+
+def make_folder(folder: Path) -> None:
+    """Create ``folder`` and its missing parents durably: a new folder's name lives in its parent
+    folder, which must be fsynced too, or a power cut after the trial's commit can take the whole
+    new day folder (and the files in it) with it while the row survives."""
+    missing: list[Path] = []
+    p = folder
+    while not p.is_dir():
+        missing.append(p)
+        p = p.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    for created in reversed(missing):
+        fsync_dir(created.parent)
 
 
 def remove(media_root: Path, rel_paths: Iterable[str]) -> None:

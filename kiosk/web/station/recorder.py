@@ -9,6 +9,13 @@ valid trials (or runs out of attempts), and ended INCOMPLETE when the athlete le
 
 The result screen's freeze-frame and slow-motion frames come from the same record, made on
 first request and kept only for the trial on screen.
+
+A full disk must not fail silently: once attached to the runtime (:meth:`StationRecorder.attach`),
+the recorder raises a ``storage`` fault in the runtime's state machine when free space is below
+``[store] min_free_mb`` (checked when attached, and whenever a save fails with DiskFullError).
+The fault parks the station on the fault screen, so no new trial starts that could not be stored;
+the worker re-checks free space every ``recheck_s`` seconds and clears the fault once a coach has
+made room.
 """
 
 from __future__ import annotations
@@ -22,7 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from kiosk.errors import KioskError
+from kiosk.errors import DiskFullError, KioskError
+from kiosk.store.media import check_free_space
 from kiosk.web.station import media
 
 log = logging.getLogger(__name__)
@@ -60,10 +68,19 @@ def landing_frames(record: Any) -> list[int]:
     return picked[: media.REPLAY_MAX_FRAMES]
 
 
+#: The state machine's fault source for a full disk, and the text the station shows ("disk" in it
+#: is what the station view keys its "storage is full" screen on; the details go to the log).
+STORAGE = "storage"
+STORAGE_FULL = "Storage full: the station's disk is too full to save results - a coach must prune old media"
+
+
 class StationRecorder:
-    def __init__(self, store: Any, config: Any) -> None:
+    def __init__(self, store: Any, config: Any, *, recheck_s: float = 30.0) -> None:
         self.store = store
         self.config = config
+        self.recheck_s = recheck_s
+        self.storage_fault: str | None = None   # the message while the disk is too full
+        self._dispatch: Any = None               # the runtime's event entry, once attached
         self._lock = threading.Lock()
         self._session: dict | None = None   # {"id", "athlete_id", "results": [...]}
         self._record: Any = None
@@ -71,6 +88,15 @@ class StationRecorder:
         self._jobs: queue.Queue = queue.Queue()
         self._worker = threading.Thread(target=self._run, name="station-recorder", daemon=True)
         self._worker.start()
+
+    def attach(self, runtime: Any) -> None:
+        """Report storage faults to ``runtime`` (a StationRuntime) and check free space now, so a
+        station that starts with a full disk refuses trials before anyone jumps."""
+        from kiosk.station.statemachine import Fault, FaultCleared
+
+        dispatch = runtime._dispatch  # the runtime's one way into its state machine (as the mat's faults)
+        self._dispatch = lambda message: dispatch(Fault(STORAGE, message) if message else FaultCleared(STORAGE))
+        self._jobs.put(("probe", None))
 
     # --- runtime callback ---------------------------------------------------------------
     def on_trial_done(self, record: Any) -> None:
@@ -135,7 +161,11 @@ class StationRecorder:
     # --- the store, on the worker thread -------------------------------------------------
     def _run(self) -> None:
         while True:
-            job = self._jobs.get()
+            try:
+                # While the disk is full, wake up now and then to see whether space was freed.
+                job = self._jobs.get(timeout=self.recheck_s if self.storage_fault else None)
+            except queue.Empty:
+                job = ("probe", None)
             if job is None:
                 self._end_session(incomplete=True)
                 return
@@ -145,12 +175,37 @@ class StationRecorder:
                     self._save(arg)
                 elif kind == "end":
                     self._end_session(incomplete=True)
+                elif kind == "probe":
+                    self._probe()
                 elif kind == "flush":
                     arg.set()
-            except KioskError as exc:  # disk full, locked database: the station keeps running
+            except DiskFullError as exc:
+                log.warning("could not store the trial: %s", exc)
+                self._set_storage_fault()
+            except KioskError as exc:  # a locked database: the station keeps running
                 log.warning("could not store the trial: %s", exc)
             except Exception:  # a bug here must not stop the worker
                 log.exception("recording the trial failed")
+
+    def _probe(self) -> None:
+        """Raise or clear the storage fault from the free space now."""
+        try:
+            check_free_space(self.store.root, self.store.min_free_mb)
+        except DiskFullError as exc:
+            if self.storage_fault is None:
+                log.warning("refusing trials: %s", exc)
+            self._set_storage_fault()
+            return
+        if self.storage_fault is not None:
+            log.info("storage space is back; the station accepts trials again")
+            self.storage_fault = None
+            if self._dispatch is not None:
+                self._dispatch(None)
+
+    def _set_storage_fault(self) -> None:
+        self.storage_fault = STORAGE_FULL
+        if self._dispatch is not None:
+            self._dispatch(STORAGE_FULL)
 
     def _save(self, rec: Any) -> None:
         athlete = rec.athlete or {}
