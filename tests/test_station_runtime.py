@@ -133,7 +133,8 @@ def test_no_drop_times_out_to_ready(clip: Path):
             seq = snap["seq"]
             snap = rt.wait_for_change(seq, timeout=10.0)
             assert snap["seq"] != seq, f"stuck in {snap['state']}"
-    assert "No drop seen" in snap["prompt"]
+    # the video saw the athlete drop while the mat stayed open: a cut mat wire, said as such
+    assert "mat felt nothing" in snap["prompt"]
     assert [s.value for s in rt.sm.history][-3:] == ["countdown", "awaiting_landing", "ready"]
 
 

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from kiosk.errors import CameraError, KioskError
-from kiosk.keypoints import LEFT_ANKLE, NOSE, RIGHT_ANKLE, PoseFrame
+from kiosk.keypoints import PoseFrame
 from kiosk.matcsv import MatEdge
 from kiosk.media import Frame
 from kiosk.pose.base import PoseEstimator
@@ -45,6 +45,7 @@ from kiosk.station.statemachine import (
     Fault,
     FaultCleared,
     MatChanged,
+    Motion,
     Start,
     State,
     StateMachine,
@@ -161,6 +162,7 @@ class StationRuntime:
         self._busy = threading.Event()
         self.last_record: TrialRecord | None = None
         self.camera_error: str | None = None
+        self._progress: tuple[int, int] | None = None   # (frames posed, frames planned) while analysing
         with self._lock:
             self._publish()
 
@@ -228,6 +230,11 @@ class StationRuntime:
     def preview_jpeg(self) -> bytes | None:
         return self._preview
 
+    def report_fault(self, source: str, message: str | None) -> dict:
+        """Raise (``message``) or clear (None) a fault from outside the runtime, e.g. ``model``
+        when the pose model file is damaged at start: the station shows it full-screen."""
+        return self._dispatch(Fault(source, message) if message else FaultCleared(source))
+
     # --- state machine plumbing ------------------------------------------------------------
     def _dispatch(self, ev) -> dict:
         with self._lock:
@@ -243,6 +250,9 @@ class StationRuntime:
         snap = self.sm.snapshot()
         snap["camera"] = self.camera.name
         snap["dropped_frames"] = self.ring.dropped
+        progress = self._progress if self.sm.state.value == "analysing" else None
+        snap["progress"] = None if not progress else round(min(1.0, progress[0] / max(1, progress[1])), 2)
+        snap["frames_posed"], snap["frames_planned"] = progress or (None, None)
         if self._published is None or {k: v for k, v in snap.items() if k != "dropped_frames"} != \
                 {k: v for k, v in self._published.items() if k not in ("seq", "dropped_frames")}:
             self._seq += 1
@@ -308,7 +318,7 @@ class StationRuntime:
 
     def _capture_loop(self) -> None:
         started = False
-        silent_since: float | None = None
+        last_frame = time.monotonic()
         while not self._stop.is_set():
             try:
                 if not started:
@@ -326,11 +336,11 @@ class StationRuntime:
                 self._stop.wait(2.0)  # retry: a re-seated cable should recover by itself
                 continue
             if frame is None:
-                silent_since = silent_since or time.monotonic()
-                if time.monotonic() - silent_since > 2.0 and "camera" not in self.sm.faults:
-                    self._dispatch(Fault("camera", "The camera stopped sending frames: check its cable"))
+                if time.monotonic() - last_frame > CAMERA_SILENCE_S and "camera" not in self.sm.faults:
+                    self.camera_error = "The camera stopped sending frames: check its cable"
+                    self._dispatch(Fault("camera", self.camera_error))
                 continue
-            silent_since = None
+            last_frame = time.monotonic()
             self.ring.put(frame.image, frame.t_ns, frame.index)
             if "camera" in self.sm.faults:
                 self.camera_error = None
@@ -364,6 +374,7 @@ class StationRuntime:
                         estimator.reset()
                     start = times.get("contact", times.get("go", 0)) - int(self.plan.pre_s * 1e9)
                     trial = _Trial(gen, times, t0_ns=start)
+                    self._progress = None
                 trial.times = times
                 if kind == "early":
                     self._pose_until(trial, estimator, times["takeoff"])
@@ -395,13 +406,25 @@ class StationRuntime:
                 trial.poses.append(PoseFrame(int(idx), t, kps))
             trial.frames.append(Frame(int(idx), t, img))
             trial.last_posed_ns = int(t_ns)
+            if self._progress is not None:
+                self._progress = (len(trial.frames), self._progress[1])
+                if len(trial.frames) % 8 == 0:  # a few UI updates per analysis, not one per frame
+                    with self._lock:
+                        self._publish()
 
     def _finish(self, trial: _Trial, estimator: PoseEstimator | None) -> None:
         times = trial.times
         self._dispatch(AnalysisStarted())
         end = times["landing"] + int(self.plan.post_s * 1e9) if "landing" in times else times["end"]
-        self.ring.wait_for_time(end, timeout=1.0)
+        if not self.ring.wait_for_time(end, timeout=CAMERA_SILENCE_S):
+            # No frames up to the end of the jump: scoring a torn capture would store a wrong
+            # verdict, so nothing is kept and the athlete is asked to jump again.
+            raise CameraError("the camera stopped during the jump: please jump again")
+        self._check_capture_gaps(trial.t0_ns, end)
         early = trial.invocations  # posed during the flight, before the second landing
+        t_from = trial.t0_ns if trial.last_posed_ns is None else trial.last_posed_ns + 1
+        planned = int(self.plan.mask(self._ring_times(t_from, end), trial.times).sum())
+        self._progress = (len(trial.frames), len(trial.frames) + planned)
         self._pose_until(trial, estimator, end)
         if trial.gen != self._gen:
             return
@@ -434,13 +457,35 @@ class StationRuntime:
                 result_json = {**result_json, "store_error": str(exc)}
         self._dispatch(AnalysisDone(verdict, result_json))
 
+    def _ring_times(self, t_from: int, t_to: int) -> np.ndarray:
+        """Timestamps held in [t_from, t_to], without copying a pixel (the keep callback sees
+        the times and keeps nothing)."""
+        seen: list[np.ndarray] = []
+
+        def grab(t: np.ndarray) -> np.ndarray:
+            seen.append(np.asarray(t, dtype=np.int64))
+            return np.zeros(len(t), dtype=bool)
+
+        self.ring.window(t_from, t_to, keep=grab)
+        return seen[0] if seen else np.zeros(0, dtype=np.int64)
+
+    def _check_capture_gaps(self, t_from: int, t_to: int) -> None:
+        """Refuse a trial whose capture has a hole (the camera stalled mid-jump and came back):
+        the events and angles of a landing with missing frames cannot be trusted."""
+        t = self._ring_times(t_from, t_to)
+        if len(t) >= 2 and int(np.diff(t).max()) > int(CAMERA_GAP_S * 1e9):
+            raise CameraError(f"the camera missed {np.diff(t).max() / 1e9:.2f} s of the jump: please jump again")
+
     # --- preview ---------------------------------------------------------------------------
     def _preview_loop(self) -> None:
         from kiosk.media import encode_jpeg
+        from kiosk.station.visibility import VisibilityWindow, motion_fraction, small_grey
 
         estimator = None
         period = 1.0 / self.preview_fps
-        last_visible: bool | None = None
+        last_visible: tuple[bool, str | None] | None = None
+        window = VisibilityWindow(max(0.05, self.min_score - VISIBLE_MARGIN))
+        motion_ref: np.ndarray | None = None
         while not self._stop.wait(period):
             latest = self.ring.latest()
             if latest is None:
@@ -448,6 +493,15 @@ class StationRuntime:
             image = latest[0]
             small = _downscale(image, 320)
             kps = None
+            if self.sm.state == State.AWAITING_LANDING:
+                # Video motion while no contact: tells "the mat missed the landing" from "no drop".
+                grey = small_grey(image)
+                if motion_ref is None or motion_ref.shape != grey.shape:
+                    motion_ref = grey
+                elif motion_fraction(motion_ref, grey) > MOTION_FRACTION:
+                    self._dispatch(Motion(self._clock()))
+            else:
+                motion_ref = None
             # Pose for the preview only while nothing is being analysed: on a Pi the analysis
             # needs every core, and the preview is a convenience.
             if self._preview_factory is not None and not self._busy.is_set() and \
@@ -455,21 +509,40 @@ class StationRuntime:
                 try:
                     if estimator is None:
                         estimator = self._preview_factory()
-                    kps = estimator.estimate(small)
+                    # The analysis' own view: the full analysis-size frame through the crop
+                    # tracker (a 320 px whole-frame estimate scores a standing body's ankles
+                    # ~0.2 lower); a lost track restarts from the whole frame.
+                    kps = np.asarray(estimator.track(image), dtype=np.float32)
+                    if float(kps[11:17, 2].mean()) < self.min_score:
+                        estimator.reset()
                 except KioskError as exc:
                     log.warning("preview pose disabled: %s", exc)
                     self._preview_factory = None
             if kps is not None:
                 from kiosk.overlay import draw_pose
 
-                small = draw_pose(small, kps, min_score=self.min_score, copy=False)
-                visible = bool(min(kps[NOSE, 2], kps[LEFT_ANKLE, 2], kps[RIGHT_ANKLE, 2]) >= self.min_score)
-                if visible != last_visible:
-                    last_visible = visible
-                    self._dispatch(Visibility(visible))
+                scaled = kps.copy()
+                scaled[:, :2] *= small.shape[1] / image.shape[1]
+                small = draw_pose(small, scaled, min_score=self.min_score, copy=False)
+                verdict = window.add(self._clock(), kps)
+                if verdict != last_visible:
+                    last_visible = verdict
+                    self._dispatch(Visibility(*verdict))
+            else:
+                window.clear()
             self._preview = encode_jpeg(small, 70)
         if estimator is not None:
             estimator.close()
+
+
+#: No camera frame for this long is a camera fault (and a trial waiting on frames gives up).
+CAMERA_SILENCE_S = 1.0
+#: A hole this long in a trial's capture makes the trial unusable.
+CAMERA_GAP_S = 0.25
+#: The visible check counts a joint as seen this much below the scoring threshold.
+VISIBLE_MARGIN = 0.1
+#: Share of a frame that must change to count as the athlete moving (the drop/landing).
+MOTION_FRACTION = 0.03
 
 
 def _downscale(image: np.ndarray, width: int) -> np.ndarray:

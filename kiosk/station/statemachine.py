@@ -13,6 +13,7 @@ events: capture runs for ``video_capture_s`` after the countdown, then the windo
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -59,9 +60,21 @@ class MatChanged:
 
 @dataclass(frozen=True)
 class Visibility:
-    """Whether the preview sees a whole person (head to ankles); None = unknown."""
+    """Whether the camera sees the joints the analysis needs (hips, knees, ankles); None = unknown.
+
+    ``missing`` names what is not seen ("feet", "knees", "hips", "person") so the prompt can say
+    which way to move instead of a generic "step into view"."""
 
     visible: bool | None
+    missing: str | None = None
+
+
+@dataclass(frozen=True)
+class Motion:
+    """The video saw the athlete move (drop/landing-sized motion) at ``t_ns``. While waiting for
+    the drop, motion without a mat contact means the mat missed the landing (wire cut)."""
+
+    t_ns: int
 
 
 @dataclass(frozen=True)
@@ -87,7 +100,7 @@ class AnalysisFailed:
 
 @dataclass(frozen=True)
 class Fault:
-    source: str             # "camera" or "mat"
+    source: str             # "camera", "mat", "storage" or "model"
     message: str
 
 
@@ -96,8 +109,8 @@ class FaultCleared:
     source: str
 
 
-Event = (CheckIn | Start | Cancel | MatChanged | Visibility | Tick | AnalysisStarted | AnalysisDone | AnalysisFailed
-         | Fault | FaultCleared)
+Event = (CheckIn | Start | Cancel | MatChanged | Visibility | Motion | Tick | AnalysisStarted | AnalysisDone
+         | AnalysisFailed | Fault | FaultCleared)
 
 
 @dataclass(frozen=True)
@@ -124,6 +137,11 @@ PROMPTS = {
     "ready": "Stand on the box facing the screen, then press Start",
     "off_mat": "Someone is on the mat: step off it, stand on the box, then press Start",
     "not_visible": "Step into view: the camera must see you from head to feet",
+    "not_visible_feet": "Step back: your feet are out of the picture",
+    "not_visible_knees": "Step back: the camera cannot see your knees",
+    "not_visible_hips": "Move to the middle of the picture: the camera cannot see your hips",
+    "not_visible_person": "Step into view: the camera must see you from head to feet",
+    "mat_missed": "The camera saw a jump but the mat felt nothing: tell a coach to check the mat's cable",
     "countdown": "Get ready: drop when the light comes on",
     "early": "Wait for the countdown to finish before stepping off the box",
     "go": "Go: step off the box, land on the mat, jump straight up at once",
@@ -164,6 +182,9 @@ class StateMachine:
         self.mat_pressed = False
         self.mat_pressed_since: int | None = None
         self.visible: bool | None = None
+        self.missing: str | None = None
+        self.motion_ns: int | None = None     # last video motion while waiting for the drop
+        self.now_ns: int | None = None        # the last clock value seen (ticks): for the countdown
         self.deadline: int | None = None
         self.times: dict[str, int] = {}
         self.history: list[State] = [State.IDLE]
@@ -194,6 +215,9 @@ class StateMachine:
         n = min(self.valid_trials + (0 if self.state == State.RESULT else 1), self.trials_total)
         return f"{max(n, 1)} of {self.trials_total}"
 
+    def _not_visible_prompt(self) -> str:
+        return f"not_visible_{self.missing}" if f"not_visible_{self.missing}" in PROMPTS else "not_visible"
+
     def _start(self, now: int | None) -> list[Action]:
         if self.session_done:
             self.prompt = PROMPTS["session_done"]
@@ -202,9 +226,10 @@ class StateMachine:
             self._to(State.READY, "off_mat")
             return []
         if self.visible is False:
-            self._to(State.READY, "not_visible")
+            self._to(State.READY, self._not_visible_prompt())
             return []
         self.times = {}
+        self.motion_ns = None
         self.deadline = None if now is None else now + int(self.timing.countdown_s * 1e9)
         self._to(State.COUNTDOWN, "countdown")
         return []
@@ -217,6 +242,13 @@ class StateMachine:
             self.mat_pressed_since = ev.t_ns if ev.pressed else None
         if isinstance(ev, Visibility):
             self.visible = ev.visible
+            self.missing = ev.missing if ev.visible is False else None
+        if isinstance(ev, Motion):
+            self.motion_ns = ev.t_ns
+        if isinstance(ev, Tick):
+            self.now_ns = ev.now_ns
+        elif now_ns is not None:
+            self.now_ns = now_ns
         if isinstance(ev, Fault):
             actions = [Action("cancel_analysis")] if self.state in TRIAL_STATES else []
             self.faults[ev.source] = ev.message
@@ -268,7 +300,7 @@ class StateMachine:
             if self.has_mat and self.mat_pressed:
                 self.prompt = PROMPTS["off_mat"]
             elif self.visible is False:
-                self.prompt = PROMPTS["not_visible"]
+                self.prompt = PROMPTS[self._not_visible_prompt()]
             else:
                 self.prompt = PROMPTS["ready"]
         if (isinstance(ev, Tick) and self.has_mat and self.mat_pressed and self.mat_pressed_since is not None
@@ -308,7 +340,9 @@ class StateMachine:
             return []
         if isinstance(ev, Tick) and self.deadline is not None and ev.now_ns >= self.deadline:
             if self.has_mat:
-                self._ready("no_drop")
+                go = self.times.get("go", 0)
+                seen = self.motion_ns is not None and self.motion_ns >= go
+                self._ready("mat_missed" if seen else "no_drop")
                 return []
             self.times["end"] = self.deadline
             self.deadline = None
@@ -360,6 +394,12 @@ class StateMachine:
             self._ready("failed")
         return []
 
+    def countdown_remaining(self) -> float | None:
+        """Seconds left in the countdown (from its deadline and the last tick); None otherwise."""
+        if self.state != State.COUNTDOWN or self.deadline is None or self.now_ns is None:
+            return None
+        return math.ceil(max(0.0, (self.deadline - self.now_ns) / 1e9) * 10) / 10  # 0.1 s steps: fewer UI updates
+
     def snapshot(self) -> dict[str, Any]:
         return {
             "state": self.state.value,
@@ -373,6 +413,8 @@ class StateMachine:
             "last_verdict": self.last_verdict,
             "last_result": self.last_result,
             "fault": "; ".join(self.faults.values()) or None,
+            "faults": dict(self.faults),
+            "countdown_s": self.countdown_remaining(),
             "has_mat": self.has_mat,
             "mat_pressed": self.mat_pressed,
         }
