@@ -116,12 +116,15 @@ def refine_poses(poses: Sequence[PoseFrame], positions: Sequence[int], images: I
 
 
 def score_trial(poses: Sequence[PoseFrame], mat_edges, *, images: ImagesFor | None = None,
-                refiner=None, **analyze_kwargs):
+                refiner=None, max_refined: int | None = None, **analyze_kwargs):
     """Score one trial; with ``refiner`` (and ``images``), re-run the decisive frames first.
 
     Returns ``(TrialResult, poses used, Refinement | None)``. The first pass finds the events
     (from the mat when given) on the tracked poses; the result is that of the second pass on the
     merged poses. ``analyze_kwargs`` go to :func:`kiosk.analysis.analyze_trial`.
+    ``max_refined`` is a time budget (the station: how many refiner runs fit before its verdict
+    deadline): with more decisive frames than that, none is refined, since a window refined only
+    in part would mix two models' biases inside the metrics' own fits.
     """
     from kiosk.analysis import analyze_trial
 
@@ -131,7 +134,7 @@ def score_trial(poses: Sequence[PoseFrame], mat_edges, *, images: ImagesFor | No
     ev = first.events
     t = np.array([p.t for p in poses], dtype=np.float64)
     positions = refine_positions(t, ev.initial_contact_s, ev.takeoff_s, ev.standing)
-    if not len(positions):
+    if not len(positions) or (max_refined is not None and len(positions) > max_refined):
         return first, list(poses), None
     merged = refine_poses(poses, positions, images, refiner)
     result = analyze_trial(merged, mat_edges, **analyze_kwargs)

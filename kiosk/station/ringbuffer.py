@@ -1,9 +1,17 @@
 """A time-bounded ring of camera frames with fixed memory.
 
 The landing we measure is over in ~0.3 s, and pose estimation cannot keep up with a 120 fps
-camera, so capture writes every frame here and the analysis later copies out only the window the
-mat edges point at. Memory is allocated (and touched) once at construction: N = ceil(fps *
-seconds * margin) slots of the frame shape, so RSS does not grow while the station runs.
+camera, so capture writes every frame here and the analysis later copies out only the frames
+the mat edges point at. Memory is allocated (and touched) once at construction: N = ceil(fps *
+seconds * margin) slots, so RSS does not grow while the station runs.
+
+Slots hold YUV 4:2:0 (I420: a full-size Y plane, then quarter-size U and V planes, 1.5 bytes per
+pixel), half of RGB's 3 bytes: 4 s of 640x480 at 120 fps is 265 MB instead of 531 MB, which is
+what lets a 2 GB Pi 4 keep the ring. I420 is also what picamera2's lores stream delivers on a Pi
+4, so a camera that hands over I420 (:meth:`RingBuffer.put_i420`) is stored with one copy. Only the
+few frames that get posed or shown are converted back to RGB. The chroma is halved in each
+direction, which a pose model does not notice (it sees a 192-256 px square of a 640 px frame).
+Frames with odd sizes, or ``storage="rgb"``, are stored as RGB.
 
 Writers and readers share one lock only for bookkeeping; pixel copies happen outside it, guarded
 by a per-slot generation number (a seqlock), so a reader copying a 2 s window never stalls the
@@ -48,15 +56,28 @@ class RingBuffer:
     """
 
     def __init__(self, fps: float, seconds: float, shape: tuple[int, ...], *, margin: float = 1.2,
-                 dtype: np.dtype | type = np.uint8):
+                 storage: str = "auto"):
         if fps <= 0 or seconds <= 0:
             raise ValueError("fps and seconds must be positive")
+        if storage not in ("auto", "i420", "rgb"):
+            raise ValueError(f"unknown ring storage {storage!r}: use auto, i420 or rgb")
         self.fps = float(fps)
         self.seconds = float(seconds)
         self.shape = tuple(int(s) for s in shape)
+        even = len(self.shape) == 3 and self.shape[2] == 3 and self.shape[0] % 2 == 0 and self.shape[1] % 2 == 0
+        if storage == "i420" and not even:
+            raise ValueError(f"I420 storage needs an even-sized RGB frame, got {self.shape}")
+        self.storage = "i420" if storage in ("auto", "i420") and even else "rgb"
+        h, w = self.shape[:2]
+        #: shape of one stored slot: (H * 3/2, W) planes for I420, the frame's own for RGB
+        self.slot_shape = (h * 3 // 2, w) if self.storage == "i420" else self.shape
+        if self.storage == "i420":
+            import cv2  # imported once here, not per frame in the capture thread
+
+            self._cv2 = cv2
         self.capacity = int(math.ceil(fps * seconds * margin))
         self.period_ns = int(round(1e9 / fps))
-        self._images = np.empty((self.capacity, *self.shape), dtype=dtype)
+        self._images = np.empty((self.capacity, *self.slot_shape), dtype=np.uint8)
         self._images.fill(0)  # commit the pages now, so memory use is flat from the first frame
         self._t_ns = np.zeros(self.capacity, dtype=np.int64)
         self._index = np.full(self.capacity, -1, dtype=np.int64)
@@ -82,14 +103,35 @@ class RingBuffer:
             return self._count
 
     def put(self, image: np.ndarray, t_ns: int, index: int) -> None:
-        """Copy one frame in (no allocation), overwriting the oldest slot when full."""
+        """Store one RGB frame (converted straight into its slot: no allocation), overwriting the
+        oldest slot when full."""
         if image.shape != self.shape:
             raise ValueError(f"frame shape {image.shape} does not match the ring's {self.shape}")
+        slot = self._begin_write(int(t_ns), int(index))
+        if self.storage == "i420":
+            self._cv2.cvtColor(image, self._cv2.COLOR_RGB2YUV_I420, dst=self._images[slot])
+        else:
+            np.copyto(self._images[slot], image)
+        self._end_write(slot, int(t_ns), int(index))
+
+    def put_i420(self, planes: np.ndarray, t_ns: int, index: int) -> None:
+        """Store one frame already in I420 (H * 3/2, W), as picamera2's lores stream gives it."""
+        if self.storage != "i420":
+            raise ValueError("this ring stores RGB; give it RGB frames")
+        if planes.shape != self.slot_shape:
+            raise ValueError(f"I420 frame shape {planes.shape} does not match the ring's {self.slot_shape}")
+        slot = self._begin_write(int(t_ns), int(index))
+        np.copyto(self._images[slot], planes)
+        self._end_write(slot, int(t_ns), int(index))
+
+    def _begin_write(self, t_ns: int, index: int) -> int:
         with self._lock:
             slot = self._head
             self._gen[slot] += 1  # odd: readers treat the slot as unstable
-            self._count_drops(int(t_ns), int(index))
-        np.copyto(self._images[slot], image)
+            self._count_drops(t_ns, index)
+        return slot
+
+    def _end_write(self, slot: int, t_ns: int, index: int) -> None:
         with self._lock:
             self._t_ns[slot] = t_ns
             self._index[slot] = index
@@ -97,8 +139,15 @@ class RingBuffer:
             self._head = (slot + 1) % self.capacity
             self._count = min(self._count + 1, self.capacity)
             self.frames_in += 1
-            self._newest_t = int(t_ns)
+            self._newest_t = t_ns
             self._arrived.notify_all()
+
+    def _to_rgb(self, stored: np.ndarray, out: np.ndarray) -> None:
+        """One stored slot (or a copy of it) into ``out`` (H, W, 3) RGB."""
+        if self.storage == "i420":
+            self._cv2.cvtColor(stored, self._cv2.COLOR_YUV2RGB_I420, dst=out)
+        else:
+            np.copyto(out, stored)
 
     def _count_drops(self, t_ns: int, index: int) -> None:
         # A gap shows in the index (the source skipped numbers) or in time (the sensor skipped
@@ -125,11 +174,25 @@ class RingBuffer:
         start = (self._head - self._count) % self.capacity
         return [(start + k) % self.capacity for k in range(self._count)]
 
-    def window(self, t0_ns: int, t1_ns: int, keep: Callable[[np.ndarray], np.ndarray] | None = None) -> BufferedFrames:
-        """Copies of the frames with t0_ns <= t <= t1_ns, oldest first.
+    def times(self, t0_ns: int | None = None, t1_ns: int | None = None) -> np.ndarray:
+        """Timestamps held (oldest first), optionally only those in [t0_ns, t1_ns]: the frame
+        plan chooses among these before any pixels are copied."""
+        with self._lock:
+            slots = self._slots_in_order()
+            t = self._t_ns[slots] if slots else np.zeros(0, dtype=np.int64)
+            stable = self._gen[slots] % 2 == 0 if slots else np.zeros(0, dtype=bool)
+        t = t[stable]
+        if t0_ns is not None:
+            t = t[t >= t0_ns]
+        if t1_ns is not None:
+            t = t[t <= t1_ns]
+        return t.copy()
 
-        ``keep(times_ns) -> bool mask`` picks a subset before anything is copied (the analysis
-        poses only some frames, and copying 2 s of 120 fps frames would cost ~200 MB).
+    def window(self, t0_ns: int, t1_ns: int, keep: Callable[[np.ndarray], np.ndarray] | None = None) -> BufferedFrames:
+        """RGB copies of the frames with t0_ns <= t <= t1_ns, oldest first.
+
+        ``keep(times_ns) -> bool mask`` picks a subset before anything is copied or converted
+        (the analysis poses only some frames, and 2 s of 120 fps RGB frames would be ~200 MB).
 
         Frames overwritten while being copied (the window reached past the ring's end) are left
         out rather than returned torn.
@@ -140,10 +203,10 @@ class RingBuffer:
         if keep is not None and picks:
             mask = np.asarray(keep(np.array([p[2] for p in picks], dtype=np.int64)), dtype=bool)
             picks = [p for p, k in zip(picks, mask, strict=True) if k]
-        images = np.empty((len(picks), *self.shape), dtype=self._images.dtype)
+        images = np.empty((len(picks), *self.shape), dtype=np.uint8)
         keep = np.zeros(len(picks), dtype=bool)
         for k, (slot, gen, _, _) in enumerate(picks):
-            np.copyto(images[k], self._images[slot])
+            self._to_rgb(self._images[slot], images[k])
             with self._lock:
                 keep[k] = self._gen[slot] == gen
         t = np.array([p[2] for p in picks], dtype=np.int64)
@@ -159,7 +222,8 @@ class RingBuffer:
                 return None
             slot = (self._head - 1) % self.capacity
             gen, t, idx = int(self._gen[slot]), int(self._t_ns[slot]), int(self._index[slot])
-        img = self._images[slot].copy()
+        img = np.empty(self.shape, dtype=np.uint8)
+        self._to_rgb(self._images[slot], img)
         with self._lock:
             if self._gen[slot] != gen:
                 return None
@@ -180,6 +244,6 @@ class RingBuffer:
 
     def stats(self) -> dict:
         with self._lock:
-            return {"capacity": self.capacity, "frames": self._count, "frames_in": self.frames_in,
+            return {"capacity": self.capacity, "storage": self.storage, "frames": self._count, "frames_in": self.frames_in,
                     "dropped": self.dropped, "gap_events": self.gap_events, "overruns": self.overruns,
                     "mbytes": round(self.nbytes / 1e6, 1)}
