@@ -88,3 +88,22 @@ def test_score_trial_scores_the_refined_poses() -> None:
     # frames outside the decisive window are the first pass's
     late = [i for i, p in enumerate(first) if p.t > j.takeoff + 0.05]
     assert all(merged[i] is first[i] for i in late)
+
+
+def test_a_collapsed_pair_keeps_the_first_pass() -> None:
+    """Thunder sometimes puts both knees on one knee: that pair keeps the first pass's knees,
+    the rest of the frame is refined."""
+    j = Jump()
+    first = frames(j)
+
+    class Collapsing(TruthEstimator):
+        def infer_region(self, image: np.ndarray, region: CropRegion) -> np.ndarray:
+            kp = super().infer_region(image, region)
+            kp[KP["right_knee"], :2] = kp[KP["left_knee"], :2] + 1.5
+            kp[KP["left_hip"], 0] += 0.5  # a small refinement elsewhere
+            return kp
+
+    out = refine_poses(first, [40], images_from_list(time_images(first)), Collapsing(j))
+    for knee in ("left_knee", "right_knee"):
+        np.testing.assert_array_equal(out[40].keypoints[KP[knee]], first[40].keypoints[KP[knee]])
+    assert out[40].keypoints[KP["left_hip"], 0] != first[40].keypoints[KP["left_hip"], 0]

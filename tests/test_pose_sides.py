@@ -74,17 +74,23 @@ def test_knees_touching_in_valgus_are_not_swapped() -> None:
     np.testing.assert_array_equal(fixed, truth)
 
 
-def test_an_athlete_facing_away_stays_facing_away() -> None:
-    """The reference side is measured on the standing frames, so the facing gate still sees a
-    turned athlete (or a mirrored image); only the odd swapped frame is brought in line."""
-    truth, t = athlete(facing=-1)
-    assert reference_side(truth, t) == -1
-    fixed, swapped = consistent_sides(truth, t)
-    assert not swapped.any()
+def test_the_frontal_side_is_the_default_and_the_standing_side_on_request() -> None:
+    """The kiosk films from the front, so a standing phase MoveNet saw "from behind" is swapped
+    back; ``side=None`` instead keeps what the standing frames show (an athlete facing away)."""
+    truth, t = athlete()
     seen = truth.copy()
-    seen[30] = seen[30][FLIP]
+    seen[:60] = seen[:60][:, FLIP]  # the whole standing phase and more labelled from behind
     fixed, _ = consistent_sides(seen, t)
     np.testing.assert_array_equal(fixed, truth)
+
+    away, t = athlete(facing=-1)
+    assert reference_side(away, t) == -1
+    fixed, swapped = consistent_sides(away, t, side=None)
+    assert not swapped.any()
+    seen = away.copy()
+    seen[30] = seen[30][FLIP]
+    fixed, _ = consistent_sides(seen, t, side=None)
+    np.testing.assert_array_equal(fixed, away)
 
 
 def test_scores_travel_with_their_labels_and_missing_joints_do_not_break_it() -> None:

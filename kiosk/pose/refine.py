@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kiosk.keypoints import PoseFrame
+from kiosk.keypoints import KP, PoseFrame
 from kiosk.pose.crop import body_crop_region
 
 #: Seconds re-run before initial contact: the FPPA at contact is read from a line through the
@@ -28,6 +28,9 @@ from kiosk.pose.crop import body_crop_region
 BEFORE_S = 0.06
 #: Seconds re-run after take-off, so the last contact frames are refined on both sides.
 AFTER_S = 0.02
+#: A refined left/right pair closer than this share of its first-pass distance has collapsed.
+COLLAPSED = 0.35
+PAIRS = tuple((KP[f"left_{n}"], KP[f"right_{n}"]) for n in ("hip", "knee", "ankle", "shoulder", "elbow", "wrist"))
 #: Standing frames re-run for the static baseline, spread over the standing window.
 STANDING_FRAMES = 6
 
@@ -111,6 +114,12 @@ def refine_poses(poses: Sequence[PoseFrame], positions: Sequence[int], images: I
         first = np.asarray(poses[i].keypoints, dtype=np.float32)
         keep = (kps[:, 2] < estimator.min_score) & (first[:, 2] > kps[:, 2])
         kps[keep] = first[keep]
+        # Thunder now and then puts both knees (or ankles) on one knee; the first pass had them
+        # apart. Such a collapsed pair reads as a 50-70 deg FPPA, so that pair keeps the first pass.
+        for a, b in PAIRS:
+            apart = float(np.hypot(*(first[a, :2] - first[b, :2])))
+            if float(np.hypot(*(kps[a, :2] - kps[b, :2]))) < COLLAPSED * apart:
+                kps[[a, b]] = first[[a, b]]
         out[i] = PoseFrame(poses[i].index, poses[i].t, kps)
     return out
 

@@ -12,10 +12,11 @@ The fix is a relabelling, never a mirroring of frames: for every left/right pair
 choose per frame "as detected" or "swapped" so that the series is
 
 * continuous in time (a joint does not jump to where its partner was a frame ago),
-* on the side the standing frames show (at the start of a trial the athlete stands still; in a
-  frontal view their left hip, shoulder, ankle... is on the image's right). The reference side
-  is measured, not assumed, so an athlete truly facing away still shows as facing away to the
-  quality gates; only when the standing frames do not tell is the frontal side used,
+* on the frontal side: the kiosk films the athlete from the front, so their left hip, shoulder,
+  ankle... is on the image's right. This is the kiosk's set-up, not a measurement: on the
+  synthetic athlete MoveNet labels whole standing phases as seen from behind (3 of 60 trials), so
+  a side measured on the standing frames would carry the swap through the landing. Facing away
+  is the face-based gate's job. ``side=None`` measures it on the standing frames instead,
 * for knees and elbows, which may legitimately cross the midline (a valgus knee does), attached
   to their own limb: each lies nearer the midpoint of its own hip and ankle (shoulder and wrist).
 
@@ -116,8 +117,12 @@ def _motion_cost(lab: np.ndarray, scale: float) -> np.ndarray:
     return W_MOTION * np.where(both, step, 0.0).sum(axis=-1) / scale
 
 
-def consistent_sides(keypoints: np.ndarray, t: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def consistent_sides(keypoints: np.ndarray, t: np.ndarray | None = None, *,
+                     side: int | None = 1) -> tuple[np.ndarray, np.ndarray]:
     """Relabel left/right per frame and pair; returns (keypoints (N, 17, 3), swapped (N, 17) bool).
+
+    ``side`` +1: the athlete's left belongs on the image's right (frontal, the kiosk); -1 the
+    other way; None: as the standing frames show (:func:`reference_side`).
 
     ``swapped[i, j]`` is True where joint ``j`` of frame ``i`` now carries its partner's
     detection. Positions and scores travel with their labels; nothing is mirrored.
@@ -130,7 +135,8 @@ def consistent_sides(keypoints: np.ndarray, t: np.ndarray | None = None) -> tupl
     if n == 0:
         return kps, swapped
     scale = _torso_scale(kps)
-    side = reference_side(kps, t)
+    if side is None:
+        side = reference_side(kps, t)
 
     def apply(pair: tuple[int, int], path: np.ndarray) -> None:
         a, b = pair
