@@ -13,6 +13,7 @@ tells a simulated mat when clip time zero happened.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -286,38 +287,68 @@ class _PacedCamera(Camera):
 
 
 class ReplayCamera(_PacedCamera):
-    """Plays a recorded clip (kiosk.media.open_source) at real speed with its own timestamps."""
+    """Plays a recorded clip (kiosk.media.open_source) at real speed with its own timestamps.
+
+    ``more`` clips make a playlist: each trigger plays the next clip in turn (with its own
+    mat.csv), and between jumps the athlete stands as in the first frame of the clip that plays
+    next, so the demo shows a different athlete, and verdict, per trial."""
 
     name = "replay"
 
     def __init__(self, path: str | Path, width: int = 640, height: int = 480, *, mat_path: str | Path | None = None,
-                 **kw):
+                 more: Sequence[str | Path] = (), **kw):
+        self.path = Path(path)
+        first, edges, fps = self._load(self.path, width, height, mat_path)
+        super().__init__(width, height, fps, **kw)
+        self._playlist: list[tuple[list[Frame], list | None]] = [(first, edges)]
+        for extra in more:
+            frames, extra_edges, extra_fps = self._load(Path(extra), width, height, None)
+            if abs(extra_fps - fps) > 0.5:
+                raise CameraError(f"{extra}: {extra_fps:g} fps; every clip of a replay playlist needs {fps:g} fps")
+            self._playlist.append((frames, extra_edges))
+        self._next_clip = 0
+        self._frames = first
+        self.mat_edges = edges
+
+    def _load(self, path: Path, width: int, height: int,
+              mat_path: str | Path | None) -> tuple[list[Frame], list | None, float]:
         from kiosk.matcsv import read_mat_csv
         from kiosk.media import open_source
 
-        self.path = Path(path)
         if mat_path is None:  # the synthetic athlete writes mat.csv beside its clip
-            for cand in (self.path.with_name("mat.csv"), self.path.with_suffix(".mat.csv")):
+            for cand in (path.with_name("mat.csv"), path.with_suffix(".mat.csv")):
                 if cand.is_file():
                     mat_path = cand
                     break
         edges = read_mat_csv(mat_path) if mat_path is not None else None
-        info, frames = open_source(self.path)
+        info, frames = open_source(path)
         if info.kind != "video":
-            raise CameraError(f"{self.path}: replay needs a video clip, not a still image")
-        self._frames: list[Frame] = []
-        super().__init__(width, height, info.fps or 30.0, **kw)
-        self.mat_edges = edges
-        for f in frames:
-            self._frames.append(Frame(f.index, f.t, self._fit(f.image)))
-        if not self._frames:
-            raise CameraError(f"{self.path}: clip has no frames")
+            raise CameraError(f"{path}: replay needs a video clip, not a still image")
+        fit = [Frame(f.index, f.t, _fit_to(f.image, width, height)) for f in frames]
+        if not fit:
+            raise CameraError(f"{path}: clip has no frames")
+        return fit, edges, float(info.fps or 30.0)
 
     def _clip(self) -> list[Frame]:
-        return self._frames
+        frames, edges = self._playlist[self._next_clip]
+        self._next_clip = (self._next_clip + 1) % len(self._playlist)
+        self._frames = frames
+        if edges is not None:
+            self.mat_edges = edges
+        self._hold = self._playlist[self._next_clip][0][0].image  # back on the box: the next athlete
+        return frames
 
     def start(self) -> None:
-        self._hold = self._frames[0].image
+        self._hold = self._playlist[self._next_clip][0][0].image
+
+
+def _fit_to(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Resize to (width, height) unless it already is (never mirrored)."""
+    if image.shape[:2] == (height, width):
+        return image
+    import cv2
+
+    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
 
 
 #: render(seed) -> (frames with t in seconds, the jump's mat edges)
@@ -432,5 +463,7 @@ def open_camera(config) -> Camera:  # config: kiosk.config.Config
     if cam.source == "replay":
         if not cam.replay_path:
             raise CameraError("[camera] source = \"replay\" needs replay_path: the clip to play")
-        return ReplayCamera(cam.replay_path, cam.width, cam.height)
+        # Several clips separated by the OS path separator play in turn (the demo's playlist).
+        first, *more = [p for p in cam.replay_path.split(os.pathsep) if p]
+        return ReplayCamera(first, cam.width, cam.height, more=more)
     return SyntheticCamera(cam.width, cam.height, cam.fps)

@@ -288,8 +288,12 @@ def healthz() -> Response:
             fault = snap.get("fault")
             body["state"] = snap.get("state")
             if fault:
+                from kiosk.web.station.view import fault_kinds
+
                 body["status"] = "fault"
-                body["fault"] = (fault.get("kind") if isinstance(fault, dict) else None) or "fault"
+                kinds = fault_kinds(snap)
+                body["fault"] = ",".join(kinds) if kinds else (
+                    (fault.get("kind") if isinstance(fault, dict) else None) or "fault")
     else:
         body["runtime"] = "none"
     code = 200 if body["status"] == "ok" else 503

@@ -22,9 +22,20 @@ BUSY_STATES = frozenset({"countdown", "awaiting_landing", "contact", "flight", "
 FAULT_TEXT: dict[str, tuple[str, str]] = {
     "camera": ("The camera is not working", "Please tell a coach. This screen clears itself when the camera is back."),
     "mat": ("The jump mat is unplugged", "Please tell a coach. This screen clears itself when the mat is back."),
-    "model": ("The analysis cannot run", "Please tell a coach. This screen clears itself when it is fixed."),
+    "model": ("The analysis cannot run", "Please tell a coach: the pose model file is damaged or missing."),
     "disk": ("The station's storage is full", "Please tell a coach. Results cannot be saved right now."),
 }
+
+#: The runtime's fault sources (``snapshot["faults"]`` keys) -> FAULT_TEXT kinds.
+SOURCE_KIND = {"camera": "camera", "mat": "mat", "model": "model", "storage": "disk", "disk": "disk"}
+
+
+def fault_kinds(snapshot: dict) -> list[str]:
+    """The kinds of the faults now active, from the runtime's per-source faults (no text guessing)."""
+    faults = snapshot.get("faults")
+    if isinstance(faults, dict):
+        return [SOURCE_KIND.get(str(src), str(src)) for src in faults]
+    return []
 DEFAULT_FAULT = ("The station needs a coach", "Please tell a coach. This screen clears itself when it is fixed.")
 
 
@@ -54,6 +65,17 @@ def _fault_view(fault: Any) -> dict | None:
     key = next((k for k in FAULT_TEXT if k in kind.lower()), "")
     title, help_text = FAULT_TEXT.get(key, DEFAULT_FAULT)
     return {"kind": key or "other", "title": title, "help": help_text, "detail": message[:200]}
+
+
+def _with_kind(snapshot: dict) -> Any:
+    """The fault as {kind, message} when the runtime says which source it is, else its text."""
+    kinds = fault_kinds(snapshot)
+    if kinds and snapshot.get("fault"):
+        # The most serious first: a model or disk fault outlasts a camera or mat hiccup.
+        order = ["model", "disk", "camera", "mat"]
+        kind = min(kinds, key=lambda k: order.index(k) if k in order else len(order))
+        return {"kind": kind, "message": snapshot.get("fault")}
+    return snapshot.get("fault")
 
 
 def _athlete_view(athlete: Any) -> dict | None:
@@ -239,10 +261,10 @@ def station_view(snapshot: dict, *, thresholds: Thresholds, trials_per_session: 
         "seq": snapshot.get("seq", 0),
         "state": state,
         "prompt": str(snapshot.get("prompt") or ""),
-        "fault": _fault_view(snapshot.get("fault")) if (snapshot.get("fault") or state == "fault") else None,
+        "fault": _fault_view(_with_kind(snapshot)) if (snapshot.get("fault") or state == "fault") else None,
         "athlete": _athlete_view(athlete),
         "trial": _trial_view(snapshot, trials_per_session),
-        "countdown": _num(snapshot.get("countdown"), 1),
+        "countdown": _num(snapshot.get("countdown_s", snapshot.get("countdown")), 1),
         "progress": _num(snapshot.get("progress"), 2),
         "busy": state in BUSY_STATES,
         "result": None,

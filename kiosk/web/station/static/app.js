@@ -112,7 +112,12 @@
     }
     if (view.state === "countdown") startCountdown(); else stopCountdown();
     const bar = document.querySelector(".progress");
-    if (view.progress != null) { bar.classList.remove("indeterminate"); $("#progress-fill").style.width = Math.round(view.progress * 100) + "%"; }
+    if (view.progress != null) {
+      // real progress: frames posed of the frames the analysis planned
+      bar.classList.remove("indeterminate");
+      $("#progress-fill").style.width = Math.round(view.progress * 100) + "%";
+      bar.setAttribute("aria-valuenow", String(Math.round(view.progress * 100)));
+    }
     else { bar.classList.add("indeterminate"); }
     if (view.result) renderResult(view.result);
     if (view.session) renderSummary(view.session);
@@ -225,12 +230,13 @@
     renderGuidance($("#summary-guidance"), s.guidance || null);
   }
 
-  // ---------- countdown: the runtime counts; the page shows the same seconds from the config ----------
-  let countTimer = null;
+  // ---------- countdown: the runtime counts; each update re-syncs the page to its seconds left ----------
+  let countTimer = null, countEnd = 0;
   function startCountdown() {
+    const left = (view.countdown != null) ? view.countdown : (countTimer ? null : boot.countdown_s);
+    if (left != null) countEnd = Date.now() + left * 1000;
     if (countTimer) return;
-    const end = Date.now() + boot.countdown_s * 1000;
-    const tick = () => text($("#count"), Math.max(1, Math.ceil((end - Date.now()) / 1000)));
+    const tick = () => text($("#count"), Math.max(1, Math.ceil((countEnd - Date.now()) / 1000)));
     tick(); countTimer = setInterval(tick, 100);
   }
   function stopCountdown() { if (countTimer) { clearInterval(countTimer); countTimer = null; } }
