@@ -16,6 +16,7 @@ import json
 import os
 import random
 import sqlite3
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -33,6 +34,7 @@ def _bench():
     spec = importlib.util.spec_from_file_location("power_loss_bench", ROOT / "bench" / "power_loss.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while it is executed
     spec.loader.exec_module(module)
     return module
 

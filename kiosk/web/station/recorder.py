@@ -80,7 +80,7 @@ class StationRecorder:
         self.config = config
         self.recheck_s = recheck_s
         self.storage_fault: str | None = None   # the message while the disk is too full
-        self._dispatch: Any = None               # the runtime's event entry, once attached
+        self._report: Any = None                 # raises or clears the runtime's storage fault, once attached
         self._lock = threading.Lock()
         self._session: dict | None = None   # {"id", "athlete_id", "results": [...]}
         self._record: Any = None
@@ -92,10 +92,7 @@ class StationRecorder:
     def attach(self, runtime: Any) -> None:
         """Report storage faults to ``runtime`` (a StationRuntime) and check free space now, so a
         station that starts with a full disk refuses trials before anyone jumps."""
-        from kiosk.station.statemachine import Fault, FaultCleared
-
-        dispatch = runtime._dispatch  # the runtime's one way into its state machine (as the mat's faults)
-        self._dispatch = lambda message: dispatch(Fault(STORAGE, message) if message else FaultCleared(STORAGE))
+        self._report = lambda message: runtime.report_fault(STORAGE, message)
         self._jobs.put(("probe", None))
 
     # --- runtime callback ---------------------------------------------------------------
@@ -199,13 +196,13 @@ class StationRecorder:
         if self.storage_fault is not None:
             log.info("storage space is back; the station accepts trials again")
             self.storage_fault = None
-            if self._dispatch is not None:
-                self._dispatch(None)
+            if self._report is not None:
+                self._report(None)
 
     def _set_storage_fault(self) -> None:
         self.storage_fault = STORAGE_FULL
-        if self._dispatch is not None:
-            self._dispatch(STORAGE_FULL)
+        if self._report is not None:
+            self._report(STORAGE_FULL)
 
     def _save(self, rec: Any) -> None:
         athlete = rec.athlete or {}
