@@ -1,4 +1,5 @@
-"""Ring buffer: fixed memory, windows by time, drop counting, concurrent read while writing."""
+"""Ring buffer: fixed memory, windows by time, drop counting, concurrent read while writing,
+and the compact I420 storage round trip."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ def _img(k: int) -> np.ndarray:
 
 
 def test_capacity_and_fixed_memory():
-    ring = RingBuffer(120, 4.0, (6, 8, 3))
+    ring = RingBuffer(120, 4.0, (6, 8, 3), storage="rgb")
     assert ring.capacity == 576  # ceil(120 * 4 * 1.2)
     buf = ring._images
     for k in range(2000):
@@ -30,7 +31,7 @@ def test_capacity_and_fixed_memory():
 
 
 def test_window_returns_copies_in_time_range():
-    ring = RingBuffer(120, 1.0, (6, 8, 3))
+    ring = RingBuffer(120, 1.0, (6, 8, 3), storage="rgb")
     for k in range(100):
         ring.put(_img(k), k * P, k)
     w = ring.window(10 * P, 20 * P)
@@ -68,7 +69,7 @@ def test_wrong_shape_refused():
 
 
 def test_reader_never_sees_torn_frames_while_writer_runs():
-    ring = RingBuffer(120, 0.2, (64, 64, 3))  # small ring so the writer laps the reader often
+    ring = RingBuffer(120, 0.2, (64, 64, 3), storage="rgb")  # small ring so the writer laps the reader often
     stop = threading.Event()
 
     def writer() -> None:
@@ -93,3 +94,104 @@ def test_reader_never_sees_torn_frames_while_writer_runs():
         stop.set()
         th.join()
     assert ring.dropped == 0
+
+
+def _scene(k: int, h: int = 48, w: int = 64) -> np.ndarray:
+    """A smooth colour picture that changes with k (chroma subsampling keeps smooth colour)."""
+    yy, xx = np.mgrid[0:h, 0:w]
+    img = np.stack([(xx * 3 + k) % 256, (yy * 4 + 2 * k) % 256, np.full((h, w), (40 + 7 * k) % 256)], axis=-1)
+    return img.astype(np.uint8)
+
+
+def test_i420_storage_is_half_of_rgb_and_round_trips():
+    rgb = RingBuffer(120, 1.0, (48, 64, 3), storage="rgb")
+    yuv = RingBuffer(120, 1.0, (48, 64, 3))
+    assert yuv.storage == "i420" and yuv.slot_shape == (72, 64)
+    assert yuv._images.nbytes * 2 == rgb._images.nbytes
+    for k in range(20):
+        yuv.put(_scene(k), k * P, k)
+    w = yuv.window(5 * P, 9 * P)
+    assert list(w.indices) == [5, 6, 7, 8, 9] and w.images.shape == (5, 48, 64, 3) and w.images.dtype == np.uint8
+    for k, img in zip(w.indices, w.images, strict=True):
+        err = np.abs(img.astype(int) - _scene(int(k)).astype(int))
+        # BT.601 round trip: luma to a few levels, chroma halved on a smooth picture; mean well under 2 levels
+        assert err.mean() < 2.0 and np.percentile(err, 99) <= 6
+    latest, t, idx = yuv.latest()
+    assert idx == 19 and t == 19 * P and np.abs(latest.astype(int) - _scene(19).astype(int)).mean() < 2.0
+
+
+def test_i420_frames_from_the_camera_are_stored_as_given():
+    import cv2
+
+    ring = RingBuffer(120, 1.0, (48, 64, 3), storage="i420")
+    planes = cv2.cvtColor(_scene(3), cv2.COLOR_RGB2YUV_I420)
+    ring.put_i420(planes, 0, 0)
+    assert np.array_equal(ring._images[0], planes)
+    assert np.array_equal(ring.window(0, 0).images[0], cv2.cvtColor(planes, cv2.COLOR_YUV2RGB_I420))
+    with pytest.raises(ValueError):
+        ring.put_i420(planes[:-2], P, 1)
+    with pytest.raises(ValueError):
+        RingBuffer(120, 1.0, (48, 64, 3), storage="rgb").put_i420(planes, 0, 0)
+
+
+def test_odd_sizes_fall_back_to_rgb_and_i420_refuses_them():
+    assert RingBuffer(30, 1.0, (5, 8, 3)).storage == "rgb"
+    with pytest.raises(ValueError):
+        RingBuffer(30, 1.0, (5, 8, 3), storage="i420")
+    with pytest.raises(ValueError):
+        RingBuffer(30, 1.0, (6, 8, 3), storage="jpeg")
+
+
+def test_i420_put_allocates_nothing_per_frame():
+    import tracemalloc
+
+    ring = RingBuffer(120, 1.0, (480, 640, 3))
+    img = _scene(1, 480, 640)
+    for k in range(5):
+        ring.put(img, k * P, k)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.take_snapshot()
+        for k in range(5, 200):
+            ring.put(img, k * P, k)
+        grown = sum(s.size_diff for s in tracemalloc.take_snapshot().compare_to(before, "filename"))
+    finally:
+        tracemalloc.stop()
+    assert grown < 20_000  # a frame is 460 kB: nothing per frame is kept or allocated
+
+
+def test_times_lists_held_timestamps_without_pixels():
+    ring = RingBuffer(120, 1.0, (6, 8, 3), storage="rgb")
+    for k in range(200):  # wraps: capacity 144
+        ring.put(_img(k), k * P, k)
+    t = ring.times()
+    assert len(t) == ring.capacity and t[0] == (200 - ring.capacity) * P and t[-1] == 199 * P
+    assert list(ring.times(150 * P, 152 * P)) == [150 * P, 151 * P, 152 * P]
+
+
+def test_i420_reader_never_sees_torn_frames_while_writer_runs():
+    ring = RingBuffer(120, 0.2, (32, 32, 3))
+    stop = threading.Event()
+
+    def writer() -> None:
+        k = 0
+        while not stop.is_set():
+            ring.put(np.full((32, 32, 3), (k * 10) % 250, np.uint8), k * P, k)
+            k += 1
+
+    th = threading.Thread(target=writer)
+    th.start()
+    try:
+        checked = 0
+        while checked < 200:
+            span = ring.time_span()
+            if span is None:
+                continue
+            w = ring.window(*span)
+            for img, idx in zip(w.images, w.indices, strict=True):
+                assert int(img.max()) - int(img.min()) <= 1  # one frame's grey, not two halves
+                assert abs(int(img[0, 0, 0]) - (idx * 10) % 250) <= 2
+            checked += len(w)
+    finally:
+        stop.set()
+        th.join()

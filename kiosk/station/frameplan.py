@@ -60,7 +60,7 @@ class FramePlan:
             k = int(np.argmin(np.abs(t_ns - want)))
             return int(t_ns[k])
         newest = int(t_ns[-1])
-        return newest if newest - last_ns >= int(period_s * 1e9) else None
+        return newest if newest - last_ns >= int(period_s * 1e9) - 1_000_000 else None  # 1 ms timestamp jitter
 
     def baseline_keep(self, t_ns: Sequence[int], contact_ns: int) -> np.ndarray:
         """Which posed standing frames stay: the last ``baseline_keep_s`` before the fall."""

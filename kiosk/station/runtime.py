@@ -33,6 +33,7 @@ from kiosk.matcsv import MatEdge
 from kiosk.media import Frame
 from kiosk.pose.base import PoseEstimator
 from kiosk.station.camera import Camera
+from kiosk.station.frameplan import Budget, FramePlan
 from kiosk.station.mat import Mat, MatEvent, events_to_edges
 from kiosk.station.ringbuffer import RingBuffer
 from kiosk.station.statemachine import (
@@ -60,49 +61,6 @@ log = logging.getLogger(__name__)
 Analyzer = Callable[..., Any]
 
 
-@dataclass(frozen=True)
-class FramePlan:
-    """Which frames get posed: pose cannot run at camera rate, so only the ones that matter.
-
-    Standing still (baseline) sparsely, the fall and the landing up to take-off densely, the
-    flight and second landing sparsely. Times in seconds relative to the mat events.
-    """
-
-    pre_s: float = 1.2          # from this long before contact (standing still on the box)
-    dense_pre_s: float = 0.3    # dense from this long before contact (the fall, for the video's contact)
-    dense_fps: float = 60.0
-    sparse_fps: float = 15.0
-    post_s: float = 0.1         # after the second landing
-    video_fps: float = 30.0     # no-mat mode: the whole capture at this rate
-
-    def mask(self, t_ns: np.ndarray, times: dict[str, int]) -> np.ndarray:
-        """Frames to keep among ``t_ns`` (sorted), given the trial's event times so far."""
-        if len(t_ns) == 0:
-            return np.zeros(0, dtype=bool)
-        keep = np.zeros(len(t_ns), dtype=bool)
-        if "contact" not in times:  # no mat: even sampling of the whole capture
-            return _every(t_ns, self.video_fps)
-        dense_from = times["contact"] - int(self.dense_pre_s * 1e9)
-        is_dense = t_ns >= dense_from
-        if "takeoff" in times:
-            is_dense &= t_ns <= times["takeoff"]
-        keep[is_dense] = _every(t_ns[is_dense], self.dense_fps)
-        keep[~is_dense] = _every(t_ns[~is_dense], self.sparse_fps)
-        return keep
-
-
-def _every(t_ns: np.ndarray, fps: float) -> np.ndarray:
-    """Keep the first frame, then each frame at least 1/fps after the last kept one."""
-    keep = np.zeros(len(t_ns), dtype=bool)
-    step = int(1e9 / fps) - 1_000_000  # 1 ms slack for timestamp jitter
-    last: int | None = None
-    for i, t in enumerate(t_ns):
-        if last is None or t - last >= step:
-            keep[i] = True
-            last = int(t)
-    return keep
-
-
 @dataclass
 class TrialRecord:
     """What the results store receives for every analysed trial (``on_trial_done``)."""
@@ -120,13 +78,37 @@ class TrialRecord:
 
 @dataclass
 class _Trial:
+    """One trial as the analysis worker follows it; only the worker thread touches it."""
+
     gen: int
     times: dict[str, int]
     t0_ns: int = 0
-    poses: list[PoseFrame] = field(default_factory=list)
-    frames: list[Frame] = field(default_factory=list)
-    last_posed_ns: int | None = None
+    poses: list[PoseFrame] = field(default_factory=list)   # in time order
+    frames: list[Frame] = field(default_factory=list)      # same order as poses
+    posed_ns: list[int] = field(default_factory=list)      # their ring timestamps
+    posed: set[int] = field(default_factory=set)           # every ring timestamp tried
+    plan: FramePlan | None = None                          # fixed at contact
+    fine: list[int] | None = None                          # fine frames still to pose, most decisive first
+    last_baseline_ns: int | None = None
+    final: bool = False                                    # the second landing (or the capture's end) is in
     invocations: int = 0
+    baseline_invocations: int = 0                          # posed before contact (kept or not)
+    baseline_count: int = 0                                # standing frames kept at contact
+    after_landing_from: int | None = None
+    planned: int = 0
+    skipped: int = 0                                       # fine frames the deadline cut
+    invoke_s_at_contact: float = 0.0
+
+
+#: States in which the worker keeps posing a trial that has not landed yet.
+_POSING_STATES = (State.AWAITING_LANDING, State.CONTACT, State.FLIGHT, State.LANDED, State.ANALYSING)
+
+
+def _nearest(trial: _Trial, t: float) -> PoseFrame | None:
+    """The posed frame nearest in time to ``t`` (seconds on the trial's clock)."""
+    if not trial.poses:
+        return None
+    return min(trial.poses, key=lambda p: abs(p.t - t))
 
 
 class StationRuntime:
@@ -135,12 +117,23 @@ class StationRuntime:
                  trials_total: int = 3, max_attempts: int = 6, plan: FramePlan | None = None,
                  preview_estimator_factory: Callable[[], PoseEstimator] | None = None, preview_fps: float = 10.0,
                  min_score: float = 0.3, on_trial_done: Callable[[TrialRecord], None] | None = None,
-                 cues=None, clock: Callable[[], int] = time.monotonic_ns):
+                 cues=None, clock: Callable[[], int] = time.monotonic_ns, budget: Budget | None = None,
+                 invoke_s: float | None = None, refiner_factory: Callable[[], PoseEstimator] | None = None,
+                 refine_invoke_s: float | None = None):
         self.camera = camera
         self.mat = mat
         self.estimator_factory = estimator_factory
         self.analyzer = analyzer
+        # A plan given by the caller is used as is; otherwise each trial's plan is chosen at
+        # contact from ``budget`` and the per-pose time (``invoke_s``, else measured here).
         self.plan = plan or FramePlan()
+        self.fixed_plan = plan is not None
+        self.budget = budget or Budget(target_s=None)
+        self.invoke_s = invoke_s
+        self.refiner_factory = refiner_factory
+        self.refine_invoke_s = refine_invoke_s
+        self._refiner: PoseEstimator | None = None
+        self._invoke_log: list[float] = []
         self.ring = RingBuffer(camera.fps, ring_seconds, camera.shape)
         self.sm = StateMachine(timing, has_mat=mat.has_mat, trials_total=trials_total, max_attempts=max_attempts)
         self.on_trial_done = on_trial_done
@@ -189,11 +182,18 @@ class StationRuntime:
                 from kiosk.pose.movenet import create_estimator
 
                 return create_estimator(config.pose.model, config.pose.threads, min_score=config.pose.min_score)
-        if analyzer is None:
-            from kiosk.analysis.trial import analyze_trial
+        if analyzer is None:  # THE scoring path (kiosk.pose.refine.score_trial), refinement within the budget
+            from functools import partial
 
-            def analyzer(poses, edges, **kw):
-                return analyze_trial(poses, edges, thresholds=config.scoring, min_score=config.pose.min_score, **kw)
+            from kiosk.pose.refine import score_trial
+
+            analyzer = partial(score_trial, thresholds=config.scoring, min_score=config.pose.min_score)
+        refiner_factory = None
+        if config.pose.refine_model != "none":
+            def refiner_factory() -> PoseEstimator:
+                from kiosk.pose.movenet import create_estimator
+
+                return create_estimator(config.pose.refine_model, config.pose.threads, min_score=config.pose.min_score)
 
         timing = Timing(countdown_s=m.countdown_s, drop_timeout_s=m.drop_timeout_s, stuck_s=m.stuck_s,
                         video_capture_s=min(config.camera.ring_seconds, 4.0))
@@ -201,7 +201,7 @@ class StationRuntime:
         rt = cls(camera, mat, estimator_factory, analyzer, ring_seconds=config.camera.ring_seconds, timing=timing,
                  trials_total=config.session.trials, max_attempts=config.session.max_attempts,
                  preview_estimator_factory=estimator_factory, min_score=config.pose.min_score,
-                 on_trial_done=on_trial_done, cues=cues)
+                 on_trial_done=on_trial_done, cues=cues, refiner_factory=refiner_factory)
         if m.kind == "gpio" and m.button_pin >= 0:
             rt._button = StartButton(m.button_pin, rt.start, pin_factory=factory)
         return rt
@@ -242,6 +242,8 @@ class StationRuntime:
             actions = self.sm.handle(ev, self._clock())
             for a in actions:
                 self._do(a)
+            if self.sm.state == State.CONTACT and before != State.CONTACT:
+                self._jobs.put(("contact", self._gen, dict(self.sm.times)))  # start posing at the mat's contact
             if self.sm.state != before and self.cues is not None:
                 self.cues.on_state(self.sm.state.value)
             return self._publish()
@@ -266,6 +268,7 @@ class StationRuntime:
             self._gen += 1
             self._mat_events = []
             self.camera.trigger()
+            self._jobs.put(("go", self._gen, dict(action.times)))  # standing frames while the athlete waits
         elif action.kind == "analyse_early":
             self._jobs.put(("early", self._gen, dict(action.times)))
         elif action.kind == "analyse":
@@ -355,37 +358,58 @@ class StationRuntime:
             self._dispatch(Tick(self._clock()))
 
     # --- analysis --------------------------------------------------------------------------
+    # The worker follows the trial as it happens (kiosk.station.frameplan): standing frames
+    # while the athlete waits on the box, coarse frames from the mat's contact edge as they
+    # arrive, fine frames around contact and the peaks once take-off is known, and after the
+    # second landing only what is left plus scoring, within the verdict budget.
+
     def _worker_loop(self) -> None:
         estimator: PoseEstimator | None = None
         trial: _Trial | None = None
+        idle = 0.05
         while True:
-            job = self._jobs.get()
+            try:
+                job = self._jobs.get(timeout=idle if trial is not None else None)
+            except queue.Empty:
+                job = ()
             if job is None:
                 break
-            kind, gen, times = job
-            if gen != self._gen:
-                continue  # cancelled while queued
-            self._busy.set()
+            gen = trial.gen if trial is not None else -1
             try:
-                if estimator is None and self.estimator_factory is not None:
-                    estimator = self.estimator_factory()
-                if trial is None or trial.gen != gen:
-                    if estimator is not None:
-                        estimator.reset()
-                    start = times.get("contact", times.get("go", 0)) - int(self.plan.pre_s * 1e9)
-                    trial = _Trial(gen, times, t0_ns=start)
-                    self._progress = None
-                trial.times = times
-                if kind == "early":
-                    self._pose_until(trial, estimator, times["takeoff"])
-                else:
-                    self._finish(trial, estimator)
+                if job:
+                    kind, gen, times = job
+                    if gen != self._gen:
+                        continue  # cancelled while queued
+                    if estimator is None and self.estimator_factory is not None:
+                        estimator = self.estimator_factory()
+                    if trial is None or trial.gen != gen:
+                        if estimator is not None:
+                            estimator.reset()
+                        go = times.get("go", times.get("contact", 0))
+                        trial = _Trial(gen, dict(times), t0_ns=go - int(self.plan.pre_s * 1e9))
+                        self._progress = None
+                    trial.times.update(times)
+                    if kind == "final":
+                        trial.final = True
+                        self._dispatch(AnalysisStarted())
+                if trial is None:
+                    continue
+                if trial.gen != self._gen or (not trial.final and self.sm.state not in _POSING_STATES):
+                    trial = None  # cancelled, or back to ready (no drop, no rebound)
+                    continue
+                idle = self._advance(trial, estimator)
+                if idle is None:  # all posed: score
+                    done, trial = trial, None
+                    self._busy.set()
+                    self._finish(done, estimator)
             except KioskError as exc:
                 log.warning("analysis failed: %s", exc)
+                trial = None
                 if gen == self._gen:
                     self._dispatch(AnalysisFailed(str(exc)))
             except Exception:  # a bug must not kill the station: show a retry prompt
                 log.exception("analysis crashed")
+                trial = None
                 if gen == self._gen:
                     self._dispatch(AnalysisFailed("internal error"))
             finally:
@@ -393,58 +417,225 @@ class StationRuntime:
         if estimator is not None:
             estimator.close()
 
-    def _pose_until(self, trial: _Trial, estimator: PoseEstimator | None, t_end_ns: int) -> None:
-        t_from = trial.t0_ns if trial.last_posed_ns is None else trial.last_posed_ns + 1
-        window = self.ring.window(t_from, t_end_ns, keep=lambda t: self.plan.mask(t, trial.times))
-        for img, t_ns, idx in zip(window.images, window.t_ns, window.indices, strict=True):
+    def _invoke_s(self) -> float:
+        """Seconds per pose: fixed by the caller, else the median of this station's own runs."""
+        if self.invoke_s is not None:
+            return self.invoke_s
+        return float(np.median(self._invoke_log)) if self._invoke_log else 0.0
+
+    def _advance(self, trial: _Trial, estimator: PoseEstimator | None) -> float | None:
+        """Pose frames while some are due and no new job waits; the seconds to wait before
+        looking again when nothing is due yet, or None when the trial is ready to score."""
+        while self._jobs.empty() and trial.gen == self._gen:
+            want = self._next_frame(trial)
+            if want is None:
+                break
+            if "contact" in trial.times:
+                self._busy.set()  # the preview leaves the cores to the landing
+            self._pose(trial, estimator, want)
+        times = trial.times
+        if not trial.final:
+            return max(0.01, min(0.05, self._invoke_s())) if "contact" in times else self._baseline_period()
+        if "contact" not in times:  # no mat: the capture window, evenly
+            self._pose_video(trial, estimator)
+            return None
+        if self._next_frame(trial) is not None:
+            return 0.0
+        if trial.fine is None and "takeoff" in times:
+            return 0.01  # waiting for the frames up to take-off
+        return None
+
+    def _baseline_period(self) -> float:
+        # At most half the cores' time on standing frames: the preview and the UI share them.
+        return max(self.plan.baseline_period_s, 2.0 * self._invoke_s())
+
+    def _next_frame(self, trial: _Trial) -> int | None:
+        """Ring timestamp of the next frame to pose, or None if none is due now."""
+        times, plan = trial.times, trial.plan or self.plan
+        if "contact" not in times:
+            if "go" not in times or "end" in times:
+                return None
+            t = self.ring.times(times["go"] - int((plan.baseline_lead_s + plan.baseline_period_s) * 1e9))
+            return plan.baseline_pick(t, times["go"], trial.last_baseline_ns, self._baseline_period())
+        contact, takeoff = times["contact"], times.get("takeoff")
+        if trial.plan is None:
+            self._start_landing(trial)
+            plan = trial.plan
+        assert plan is not None
+        hi = takeoff + int(plan.takeoff_pad_s * 1e9) if takeoff is not None else None
+        t = self.ring.times(contact - int((plan.fall_s + 0.02) * 1e9), hi)
+        for v in t[plan.coarse_mask(t, contact, takeoff)]:
+            if int(v) not in trial.posed:
+                return int(v)
+        if takeoff is None or hi is None or not len(t) or not self.ring.wait_for_time(hi, 0.0):
+            return None
+        if trial.fine is None:
+            trial.fine = plan.fine_order(t, contact, takeoff, self._locate(trial), trial.posed)
+            trial.planned = len(trial.poses) + len(trial.fine)
+        if "landing" in times and trial.fine:
+            # After the second landing the budget is a deadline: the fine frames are ranked most
+            # decisive first, so the ones cut are the ones that matter least.
+            left = times["landing"] + int((self._target_s() - self.budget.score_s) * 1e9) - self._clock()
+            n = max(int(left / 1e9 / max(self._invoke_s(), 1e-6)), 0)
+            trial.skipped += max(len(trial.fine) - n, 0)
+            del trial.fine[n:]
+        return trial.fine.pop(0) if trial.fine else None
+
+    def _target_s(self) -> float:
+        """Landing -> verdict target: the budget's, else DESIGN.md's by hardware class (a pose
+        slower than 80 ms is Pi 4 class: 2.5 s; faster is Pi 5 class or better: 1 s)."""
+        if self.budget.target_s is not None:
+            return self.budget.target_s
+        return 2.5 if self._invoke_s() > 0.08 else 1.0
+
+    def _start_landing(self, trial: _Trial) -> None:
+        """At contact: fix the plan from the budget, keep the last standing second."""
+        from kiosk.station.frameplan import choose_plan
+
+        invoke = self._invoke_s()
+        if self.fixed_plan:
+            trial.plan = self.plan
+        else:
+            budget = Budget(target_s=self._target_s(), overlap_s=self.budget.overlap_s, score_s=self.budget.score_s)
+            trial.plan = choose_plan(invoke, self.camera.fps, budget, base=self.plan)
+        keep = trial.plan.baseline_keep(trial.posed_ns, trial.times["contact"])
+        if not keep.all():
+            if len(trial.poses) == len(keep):  # (no estimator: frames only)
+                trial.poses = [p for p, k in zip(trial.poses, keep, strict=True) if k]
+            trial.frames = [f for f, k in zip(trial.frames, keep, strict=True) if k]
+            trial.posed_ns = [v for v, k in zip(trial.posed_ns, keep, strict=True) if k]
+            trial.posed = set(trial.posed_ns)
+        trial.baseline_count = len(trial.poses)
+        trial.baseline_invocations = trial.invocations
+        trial.invoke_s_at_contact = invoke
+
+    def _pose(self, trial: _Trial, estimator: PoseEstimator | None, t_ns: int) -> None:
+        """Pose one ring frame. Frames posed out of time order (fine ones) are cropped around
+        the nearest posed frame's pose, so no tracking state leaks across the jump in time."""
+        got = self.ring.window(t_ns, t_ns)
+        trial.posed.add(t_ns)
+        if "contact" not in trial.times:
+            trial.last_baseline_ns = t_ns
+        if not len(got):  # overwritten meanwhile (a ring shorter than the trial): skip it
+            return
+        img, idx = got.images[0], int(got.indices[0])
+        t = (t_ns - trial.t0_ns) / 1e9
+        if estimator is not None:
+            started = time.perf_counter()
+            near = _nearest(trial, t)
+            infer = getattr(estimator, "infer_region", None)
+            if trial.fine is not None and near is not None and infer is not None:
+                from kiosk.pose.crop import body_crop_region
+
+                h, w = img.shape[:2]
+                region = body_crop_region(near.keypoints, w, h, min_score=estimator.min_score,  # type: ignore[attr-defined]
+                                          margin=estimator.crop_margin)  # type: ignore[attr-defined]
+                kps = np.asarray(infer(img, region), dtype=np.float32)
+            else:
+                kps = np.asarray(estimator.track(img), dtype=np.float32)
+            self._invoke_log.append(time.perf_counter() - started)
+            del self._invoke_log[:-50]
+            trial.invocations += 1
+            if "landing" in trial.times and trial.after_landing_from is None:
+                trial.after_landing_from = trial.invocations - 1
+            k = int(np.searchsorted([p.t for p in trial.poses], t))
+            trial.poses.insert(k, PoseFrame(idx, t, kps))
+        else:
+            k = int(np.searchsorted([f.t for f in trial.frames], t))
+        trial.frames.insert(k, Frame(idx, t, img))
+        trial.posed_ns.insert(k, t_ns)
+        if self._progress is not None or trial.final:
+            self._progress = (len(trial.frames), max(trial.planned, len(trial.frames)))
+            if len(trial.frames) % 8 == 0:  # a few UI updates per analysis, not one per frame
+                with self._lock:
+                    self._publish()
+
+    def _pose_video(self, trial: _Trial, estimator: PoseEstimator | None) -> None:
+        """No mat: the capture window at ``video_fps``, in time order with crop tracking."""
+        end = trial.times["end"]
+        if not self.ring.wait_for_time(end, timeout=CAMERA_SILENCE_S):
+            raise CameraError("the camera stopped during the jump: please jump again")
+        self._check_capture_gaps(trial.t0_ns, end)
+        t = self.ring.times(trial.t0_ns, end)
+        todo = [int(v) for v in t[self.plan.video_mask(t)] if int(v) not in trial.posed]
+        trial.planned = len(trial.frames) + len(todo)
+        for v in todo:
             if trial.gen != self._gen:
                 return
-            t = (int(t_ns) - trial.t0_ns) / 1e9
-            if estimator is not None:
-                kps = np.asarray(estimator.track(img), dtype=np.float32)
-                trial.invocations += 1
-                trial.poses.append(PoseFrame(int(idx), t, kps))
-            trial.frames.append(Frame(int(idx), t, img))
-            trial.last_posed_ns = int(t_ns)
-            if self._progress is not None:
-                self._progress = (len(trial.frames), self._progress[1])
-                if len(trial.frames) % 8 == 0:  # a few UI updates per analysis, not one per frame
-                    with self._lock:
-                        self._publish()
+            self._pose(trial, estimator, v)
+
+    def _locate(self, trial: _Trial) -> list[int]:
+        """Ring times of peak knee flexion and of each leg's peak FPPA, from the poses so far
+        (the coarse pass): where the fine frames go. Empty when the coarse pass cannot tell."""
+        from kiosk.analysis.trial import analyze_trial
+
+        if len(trial.poses) < 4:
+            return []
+        try:
+            res = analyze_trial(trial.poses, self._edges(trial), min_score=self.min_score)
+        except KioskError:
+            return []
+        found = [res.events.peak_flexion_s, res.metrics.left.peak_fppa_s, res.metrics.right.peak_fppa_s]
+        return [trial.t0_ns + int(round(s * 1e9)) for s in found if s is not None]
+
+    def _edges(self, trial: _Trial) -> list[MatEdge] | None:
+        if not self.sm.has_mat:
+            return None
+        with self._lock:
+            events = [e for e in self._mat_events if e.t_ns >= trial.times.get("go", 0)]
+        return events_to_edges(events, trial.t0_ns)
 
     def _finish(self, trial: _Trial, estimator: PoseEstimator | None) -> None:
         times = trial.times
-        self._dispatch(AnalysisStarted())
-        end = times["landing"] + int(self.plan.post_s * 1e9) if "landing" in times else times["end"]
-        if not self.ring.wait_for_time(end, timeout=CAMERA_SILENCE_S):
-            # No frames up to the end of the jump: scoring a torn capture would store a wrong
-            # verdict, so nothing is kept and the athlete is asked to jump again.
-            raise CameraError("the camera stopped during the jump: please jump again")
-        self._check_capture_gaps(trial.t0_ns, end)
-        early = trial.invocations  # posed during the flight, before the second landing
-        t_from = trial.t0_ns if trial.last_posed_ns is None else trial.last_posed_ns + 1
-        planned = int(self.plan.mask(self._ring_times(t_from, end), trial.times).sum())
-        self._progress = (len(trial.frames), len(trial.frames) + planned)
-        self._pose_until(trial, estimator, end)
+        if "contact" in times:
+            # The frames this trial reads end just after take-off, but a camera that stalled at
+            # any time up to the second landing (at most one frame to wait for) is not trusted:
+            # a torn capture scored would store a wrong verdict.
+            plan = trial.plan or self.plan
+            end = max(times.get("takeoff", times["contact"]) + int(plan.takeoff_pad_s * 1e9), times.get("landing", 0))
+            if not self.ring.wait_for_time(end, timeout=CAMERA_SILENCE_S):
+                raise CameraError("the camera stopped during the jump: please jump again")
+            after = self.ring.times(end)[:1]  # the first frame at or after the end closes the span
+            self._check_capture_gaps(times["contact"] - int(plan.fall_s * 1e9), int(after[0]) if len(after) else end)
         if trial.gen != self._gen:
             return
-        if self.sm.has_mat:
-            with self._lock:
-                events = [e for e in self._mat_events if e.t_ns >= times.get("go", 0)]
-            edges: list[MatEdge] | None = events_to_edges(events, trial.t0_ns)
-        else:
-            edges = None
+        edges = self._edges(trial)
         athlete = self.sm.athlete or {}
-        result = self.analyzer(trial.poses, edges, frame_size=(self.camera.width, self.camera.height),
-                               sex=athlete.get("sex"))
+        kwargs: dict[str, Any] = {"frame_size": (self.camera.width, self.camera.height), "sex": athlete.get("sex")}
+        anchor = times.get("landing", times.get("end", 0))
+        if self.refiner_factory is not None:
+            # Refine the decisive frames only if all of them fit before the deadline (Thunder is
+            # ~3.2x Lightning: DESIGN.md's Pi 4 figures 594 / 186 ms).
+            left = anchor + int((self._target_s() - 2 * self.budget.score_s) * 1e9) - self._clock()
+            per = self.refine_invoke_s or 3.2 * max(self._invoke_s(), 1e-6)
+            n = max(int(left / 1e9 / per), 0)
+            if n > 0:
+                from kiosk.pose.refine import images_from_list
+
+                if self._refiner is None:
+                    self._refiner = self.refiner_factory()
+                kwargs.update(images=images_from_list([f.image for f in trial.frames]), refiner=self._refiner,
+                              max_refined=n)
+        out = self.analyzer(trial.poses, edges, **kwargs)
+        result, poses, refinement = out if isinstance(out, tuple) else (out, trial.poses, None)
         verdict = str(getattr(result, "verdict", "RETAKE"))
         result_json = result.to_json() if hasattr(result, "to_json") else dict(result)
-        anchor = times.get("landing", times.get("end", 0))
+        after = trial.invocations - trial.after_landing_from if trial.after_landing_from is not None else 0
+        plan = trial.plan or self.plan
         record = TrialRecord(athlete=self.sm.athlete, attempt=self.sm.attempts + 1, verdict=verdict, result=result_json,
-                             mat_edges=edges, poses=trial.poses, frames=trial.frames,
+                             mat_edges=edges, poses=list(poses), frames=trial.frames,
                              wall_time=time.time() - (self._clock() - anchor) / 1e9,
                              timings={"landing_to_verdict_ms": round((self._clock() - anchor) / 1e6, 1),
-                                      "invocations": trial.invocations, "invocations_after_landing": trial.invocations - early,
+                                      # before the drop / contact..second landing / after it
+                                      "invocations": trial.invocations,
+                                      "invocations_baseline": trial.baseline_invocations,
+                                      "invocations_before_landing": trial.invocations - trial.baseline_invocations - after,
+                                      "invocations_after_landing": after,
+                                      "standing_frames": trial.baseline_count,
+                                      "fine_skipped": trial.skipped,
+                                      "stride": plan.stride,
+                                      "invoke_ms": round(1e3 * trial.invoke_s_at_contact, 1),
+                                      "refined": len(refinement.positions) if refinement is not None else 0,
                                       "frames": len(trial.frames)})
         if trial.gen != self._gen:
             return
