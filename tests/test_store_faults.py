@@ -8,12 +8,14 @@ from __future__ import annotations
 import builtins
 import errno
 import hashlib
+import logging
 import os
 import random
 import shutil
 import stat
 import subprocess
 import sys
+import threading
 import time
 from collections import namedtuple
 from datetime import UTC, datetime
@@ -323,3 +325,42 @@ def test_disk_usage_probe_failure_does_not_block_saving(db: Store, monkeypatch) 
 
     monkeypatch.setattr(shutil, "disk_usage", broken)
     assert db.save_trial(sid, result_json(random.Random(8)), {"peak.jpg": b"x"})
+
+
+class _Signal(logging.Handler):
+    """Sets an event when a log line containing ``text`` is emitted (tests wait on it)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+        self.seen = threading.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.text in record.getMessage():
+            self.seen.set()
+
+
+def test_station_retries_a_save_that_met_a_locked_database(tmp_path: Path) -> None:
+    from kiosk.config import config_from_dict
+
+    s = Store(tmp_path / "state", min_free_mb=0, busy_timeout_ms=300)
+    s.migrate()
+    aid = s.add_athlete("Waiting Athlete")
+    rec = StationRecorder(s, config_from_dict({}), save_attempts=3, retry_pause_s=0.05)
+    signal = _Signal("try 1 of 3")
+    logger = logging.getLogger("kiosk.web.station.recorder")
+    logger.addHandler(signal)
+    try:
+        holder = _hold_lock(s, "COMMIT")
+        try:
+            rec.on_trial_done(_record(aid, 1, 11))
+            assert signal.seen.wait(20), "the first save did not meet the lock"
+        finally:
+            _release(holder)
+        assert rec.flush(30)
+        rows = s.query("SELECT trial_no FROM trials")
+        assert [r[0] for r in rows] == [1]  # saved on a later try, once
+    finally:
+        logger.removeHandler(signal)
+        rec.close()
+        s.close()

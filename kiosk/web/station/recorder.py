@@ -15,7 +15,8 @@ the recorder raises a ``storage`` fault in the runtime's state machine when free
 ``[store] min_free_mb`` (checked when attached, and whenever a save fails with DiskFullError).
 The fault parks the station on the fault screen, so no new trial starts that could not be stored;
 the worker re-checks free space every ``recheck_s`` seconds and clears the fault once a coach has
-made room.
+made room. A database busy past its timeout is tried again (``save_attempts``) before the trial
+is given up and logged: the station keeps running either way.
 """
 
 from __future__ import annotations
@@ -24,12 +25,13 @@ import logging
 import queue
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from kiosk.errors import DiskFullError, KioskError
+from kiosk.errors import DiskFullError, KioskError, StoreError
 from kiosk.store.media import check_free_space
 from kiosk.web.station import media
 
@@ -75,10 +77,13 @@ STORAGE_FULL = "Storage full: the station's disk is too full to save results - a
 
 
 class StationRecorder:
-    def __init__(self, store: Any, config: Any, *, recheck_s: float = 30.0) -> None:
+    def __init__(self, store: Any, config: Any, *, recheck_s: float = 30.0, save_attempts: int = 3,
+                 retry_pause_s: float = 1.0) -> None:
         self.store = store
         self.config = config
         self.recheck_s = recheck_s
+        self.save_attempts = save_attempts
+        self.retry_pause_s = retry_pause_s
         self.storage_fault: str | None = None   # the message while the disk is too full
         self._report: Any = None                 # raises or clears the runtime's storage fault, once attached
         self._lock = threading.Lock()
@@ -210,14 +215,31 @@ class StationRecorder:
             return  # nobody checked in (should not happen): nothing to attach it to
         if self._session is None or self._session["athlete_id"] != athlete["id"] or rec.attempt == 1:
             self._end_session(incomplete=True)
-            sid = self.store.start_session(int(athlete["id"]), self.config.station.name)
+            sid = self._retrying(self.store.start_session, int(athlete["id"]), self.config.station.name)
             self._session = {"id": sid, "athlete_id": athlete["id"], "results": [], "sex": athlete.get("sex")}
         files = self._media_files(rec)
-        self.store.save_trial(self._session["id"], rec.result, files, timings=rec.timings, trial_no=rec.attempt)
+        self._retrying(self.store.save_trial, self._session["id"], rec.result, files, timings=rec.timings,
+                       trial_no=rec.attempt)
         self._session["results"].append(rec.result)
         valid = sum(1 for r in self._session["results"] if r.get("verdict") != "RETAKE")
         if valid >= self.config.session.trials or len(self._session["results"]) >= self.config.session.max_attempts:
             self._end_session(incomplete=False)
+
+    def _retrying(self, write: Any, *args: Any, **kw: Any) -> Any:
+        """One store write, tried again when the database was busy past its timeout (a backup
+        or an sqlite3 shell holding the write lock is usually over soon, and the trial exists
+        only in memory). A full disk or bad input is not retried."""
+        for attempt in range(1, self.save_attempts + 1):
+            try:
+                return write(*args, **kw)
+            except DiskFullError:
+                raise
+            except StoreError as exc:
+                if attempt == self.save_attempts:
+                    raise
+                log.warning("saving failed (try %d of %d), trying again: %s", attempt, self.save_attempts, exc)
+                time.sleep(self.retry_pause_s)
+        return None
 
     def _end_session(self, *, incomplete: bool) -> None:
         s = self._session
@@ -225,7 +247,7 @@ class StationRecorder:
             return
         self._session = None
         if not s["results"]:
-            self.store.end_session(s["id"], "INCOMPLETE", {})
+            self._retrying(self.store.end_session, s["id"], "INCOMPLETE", {})
             return
         from kiosk.analysis.result import TrialResult
         from kiosk.analysis.session import summarize_session
@@ -233,7 +255,7 @@ class StationRecorder:
         summary = summarize_session([TrialResult.from_json(r) for r in s["results"]], thresholds=self.config.scoring,
                                     sex=s["sex"], trials_needed=self.config.session.trials).to_json()
         summary.pop("trials", None)  # the trials are rows of their own
-        self.store.end_session(s["id"], summary["verdict"], summary)
+        self._retrying(self.store.end_session, s["id"], summary["verdict"], summary)
 
     def _media_files(self, rec: Any) -> dict[str, bytes]:
         """``peak.jpg`` (annotated) and ``replay.mp4`` (the landing with the skeleton) for the coach."""
