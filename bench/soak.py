@@ -170,29 +170,40 @@ def run_soak(trials: int, *, speed: float = 4.0, warmup: int = 20, workdir: Path
         return snap
 
     verdicts: dict[str, int] = {}
+    aborted: list[str] = []   # attempts that ended in ready without a result (the prompt says why)
     rss: list[int] = []
     fds: list[int] = []
     t_start = time.monotonic()
     rt.begin()
     try:
-        for i in range(trials):
+        i = 0
+        while i < trials:
             snap = rt.snapshot()
             if snap["state"] == "idle" or snap.get("session_done"):
                 post("/station/cancel")
                 post("/station/check-in", {"athlete_id": aid, "consent": True})
             wait_state(lambda s: s["state"] in ("ready", "result") and not s["mat_pressed"], 30)
+            before = len(rt.sm.history)
             post("/station/start")
-            snap = wait_state(lambda s: s["state"] in ("result", "fault"), 60)
+            # done: a result, a fault, or back in ready after the trial began (an aborted attempt)
+            snap = wait_state(lambda s, before=before: s["state"] in ("result", "fault") or (
+                s["state"] == "ready" and len(rt.sm.history) > before + 1), 60)
+            if snap["state"] == "ready":
+                aborted.append(snap["prompt"])
+                if len(aborted) > max(5, trials // 20):
+                    raise RuntimeError(f"too many aborted attempts: {aborted[-3:]}")
+                continue
             if snap["state"] == "fault":
                 raise RuntimeError(f"fault during trial {i + 1}: {snap['fault']}")
             view = client.get("/station/state").get_json()  # the UI's read path, with the view model
             verdicts[view["result"]["verdict"]] = verdicts.get(view["result"]["verdict"], 0) + 1
             recorder.flush(30.0)  # the disk keeps up: each trial's media is written before the next
-            if i + 1 >= warmup:
+            if i + 1 >= warmup:  # i counts the trials done before this one
                 rss.append(rss_kb())
                 fds.append(fd_count())
-            if progress and (i + 1) % 50 == 0:
-                print(f"  {i + 1} trials, RSS {rss_kb() / 1024:.1f} MB, fds {fd_count()}", file=sys.stderr, flush=True)
+            i += 1
+            if progress and i % 50 == 0:
+                print(f"  {i} trials, RSS {rss_kb() / 1024:.1f} MB, fds {fd_count()}", file=sys.stderr, flush=True)
     finally:
         rt.close()
         recorder.close()
@@ -203,7 +214,7 @@ def run_soak(trials: int, *, speed: float = 4.0, warmup: int = 20, workdir: Path
     store.close()
     out = {
         "trials": trials, "speed": speed, "elapsed_s": round(elapsed, 1), "verdicts": verdicts,
-        "rows": n_rows, "replay_files": replay_files, "media_files": len(media),
+        "rows": n_rows, "aborted": aborted, "replay_files": replay_files, "media_files": len(media),
         "rss_warm_kb": rss[0] if rss else None, "rss_end_kb": rss[-1] if rss else None,
         "rss_growth_pct": round(100.0 * (rss[-1] - rss[0]) / rss[0], 1) if rss else None,
         "fds_warm": fds[0] if fds else None, "fds_end": fds[-1] if fds else None,
@@ -222,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     r = run_soak(args.trials, speed=args.speed, warmup=args.warmup, progress=True)
     print(f"soak: {r['trials']} trials in {r['elapsed_s']} s ({r['speed']:g}x clock), verdicts {r['verdicts']}")
+    print(f"  aborted attempts (retried, nothing stored): {len(r['aborted'])} {sorted(set(r['aborted']))}")
     print(f"  stored: {r['rows']} trial rows, {r['replay_files']} replay.mp4, {r['media_files']} media files")
     print(f"  RSS after {args.warmup} warm-up trials {r['rss_warm_kb'] / 1024:.1f} MB -> end {r['rss_end_kb'] / 1024:.1f} MB "
           f"({r['rss_growth_pct']:+.1f}%)")
