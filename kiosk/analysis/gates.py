@@ -91,9 +91,15 @@ def check_landing(ev: Events) -> Failure | None:
     return None
 
 
-def check_mat(ev: Events, mat_edges: Sequence[MatEdge] | None, dt: float, th: Thresholds) -> Failure | None:
+def check_mat(ev: Events, mat_edges: Sequence[MatEdge] | None, dt: float, th: Thresholds,
+              t: np.ndarray | None = None) -> Failure | None:
     """Off the mat: the video saw a landing the mat did not (or much later). Disagree: both saw
-    one, at times further apart than clock and detection error allow."""
+    one, at times further apart than clock and detection error allow.
+
+    The video's contact time is only as precise as the samples around it: ``dt`` is the camera's
+    frame interval, and with the posed times ``t`` a sparser local sampling (a frame plan that
+    poses every frame only near the mat's edge) widens the tolerance to 2.5 of its intervals.
+    """
     if mat_edges is None or ev.video_initial_contact_s is None:
         return None
     v_ic, m_ic = ev.video_initial_contact_s, ev.mat_initial_contact_s
@@ -102,17 +108,32 @@ def check_mat(ev: Events, mat_edges: Sequence[MatEdge] | None, dt: float, th: Th
     diff = m_ic - v_ic
     if diff > th.off_mat_s:
         return Failure("off_mat", f"the mat closed {diff:.3f} s after the video's landing")
-    tol = max(th.mat_video_tolerance_s, 2.5 * dt)
+    step = dt
+    if t is not None and len(t) > 1:
+        k = int(np.clip(np.searchsorted(t, v_ic), 1, len(t) - 1))
+        step = max(step, float(np.diff(t[max(k - 2, 0):k + 2]).max()))
+    tol = max(th.mat_video_tolerance_s, 2.5 * step)
     if abs(diff) > tol:
         return Failure("mat_video_disagree", f"mat contact {m_ic:.3f} s vs video {v_ic:.3f} s")
     return None
 
 
-def check_frame_rate(t: np.ndarray, ev: Events, th: Thresholds) -> Failure | None:
+def camera_frames(t: np.ndarray, start: float, stop: float, dt: float | None) -> int:
+    """Camera frames in [start, stop]: the frames given, or with the camera's frame interval
+    ``dt`` at least as many as any span that long holds (a frame plan poses only some of them)."""
+    n = int(((t >= start) & (t <= stop)).sum())
+    if dt is not None and dt > 0:
+        n = max(n, int(np.floor((stop - start) / dt + 1e-6)))
+    return n
+
+
+def check_frame_rate(t: np.ndarray, ev: Events, th: Thresholds, dt: float | None = None) -> Failure | None:
+    """Too few camera frames from contact to peak flexion to see the valgus. ``dt`` is the
+    camera's frame interval when the caller knows it: the camera is judged, not the frame plan."""
     ic, peak = ev.initial_contact_s, ev.peak_flexion_s
     if ic is None or peak is None:
         return None
-    n = int(((t >= ic) & (t <= peak)).sum())
+    n = camera_frames(t, ic, peak, dt)
     if n < th.min_frames_contact_to_peak:
         return Failure("camera_too_slow", f"{n} frames from contact to peak flexion")
     return None
@@ -297,15 +318,17 @@ def root_causes(failures: list[Failure]) -> list[Failure]:
 
 def run_gates(raw: Series, clean_xy: np.ndarray, smooth_xy: np.ndarray, ev: Events,
               mat_edges: Sequence[MatEdge] | None, frame_size: tuple[int, int] | None,
-              th: Thresholds) -> tuple[list[Failure], dict]:
-    """All gates, most specific first. Returns the failures and the quality figures measured."""
+              th: Thresholds, dt: float | None = None) -> tuple[list[Failure], dict]:
+    """All gates, most specific first. Returns the failures and the quality figures measured.
+    ``dt``: the camera's frame interval when known (the frames given may be a sparse plan)."""
     failures: list[Failure] = []
     feet = check_feet(raw, ev, frame_size)
     landing = check_landing(ev)
     if landing is not None:
         return [feet] if feet is not None else [landing], {}
     facing, figures = check_facing(clean_xy, raw.t, ev, th)
-    for f in (check_mat(ev, mat_edges, raw.dt, th), check_frame_rate(raw.t, ev, th),
+    cam_dt = dt if dt is not None else raw.dt
+    for f in (check_mat(ev, mat_edges, cam_dt, th, raw.t), check_frame_rate(raw.t, ev, th, dt),
               check_second_person(raw, ev), facing, feet, check_visibility(raw, clean_xy, ev),
               check_plausible(smooth_xy, raw.t, ev, th)):
         if f is not None:
@@ -314,9 +337,9 @@ def run_gates(raw: Series, clean_xy: np.ndarray, smooth_xy: np.ndarray, ev: Even
     win = decisive_window(raw.t, ev)
     ic, peak = ev.initial_contact_s, ev.peak_flexion_s
     quality = {
-        "fps": round(1.0 / raw.dt, 2) if raw.dt > 0 else None,
+        "fps": round(1.0 / cam_dt, 2) if cam_dt > 0 else None,
         "frames": len(raw.t),
-        "frames_contact_to_peak": int(((raw.t >= ic) & (raw.t <= peak)).sum()) if peak is not None else None,
+        "frames_contact_to_peak": camera_frames(raw.t, ic, peak, dt) if peak is not None else None,
         **{k: (round(v, 3) if v is not None else None) for k, v in figures.items()},
         "lower_limb_seen_share": round(float(np.isfinite(raw.xy[win][:, [LEFT_HIP, RIGHT_HIP, LEFT_KNEE, RIGHT_KNEE,
                                                                           LEFT_ANKLE, RIGHT_ANKLE], 0]).mean()), 3)

@@ -91,10 +91,11 @@ def _window(t: np.ndarray, ic: float | None, to: float | None) -> np.ndarray:
     return (t >= ic) & (t <= stop)
 
 
-def leg_metrics(t: np.ndarray, xy: np.ndarray, index: np.ndarray, ev: Events, leg: str) -> LegMetrics:
+def leg_metrics(t: np.ndarray, xy: np.ndarray, index: np.ndarray, ev: Events, leg: str,
+                dt: float | None = None) -> LegMetrics:
     f = fppa_series(xy, leg)
     ic, peak_t = ev.initial_contact_s, ev.peak_flexion_s
-    at_ic = value_before(t, f, ic)
+    at_ic = value_before(t, f, ic, dt=dt)
     at_peak_flex = interp_at(t, f, peak_t)
     win = _window(t, ic, ev.takeoff_s) & np.isfinite(f)
     peak = peak_s = peak_frame = None
@@ -125,8 +126,10 @@ def jump_metrics(ev: Events) -> tuple[float | None, float | None, float | None, 
     return contact, flight, height, rsi
 
 
-def compute_metrics(t: np.ndarray, xy: np.ndarray, index: np.ndarray, ev: Events) -> Metrics:
-    """Every metric of one trial. ``xy`` is the cleaned, phase-smoothed series."""
+def compute_metrics(t: np.ndarray, xy: np.ndarray, index: np.ndarray, ev: Events,
+                    dt: float | None = None) -> Metrics:
+    """Every metric of one trial. ``xy`` is the cleaned, phase-smoothed series; ``dt`` the
+    camera's frame interval when known (values at contact read a line over its last frames)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         k = kasr_series(xy)
@@ -134,8 +137,8 @@ def compute_metrics(t: np.ndarray, xy: np.ndarray, index: np.ndarray, ev: Events
         lean = trunk_series(xy)
         stance = geometry.stance_width_ratio(xy[:, LEFT_ANKLE], xy[:, RIGHT_ANKLE], xy[:, LEFT_SHOULDER],
                                              xy[:, RIGHT_SHOULDER])
-        left = leg_metrics(t, xy, index, ev, "left")
-        right = leg_metrics(t, xy, index, ev, "right")
+        left = leg_metrics(t, xy, index, ev, "left", dt)
+        right = leg_metrics(t, xy, index, ev, "right", dt)
     win = _window(t, ev.initial_contact_s, ev.takeoff_s)
     kw = k[win & np.isfinite(k)]
     lw = lean[win & np.isfinite(lean)]
@@ -146,11 +149,11 @@ def compute_metrics(t: np.ndarray, xy: np.ndarray, index: np.ndarray, ev: Events
     contact, flight, height, rsi = jump_metrics(ev)
     return Metrics(
         left=left, right=right,
-        kasr_ic=value_before(t, k, ev.initial_contact_s),
+        kasr_ic=value_before(t, k, ev.initial_contact_s, dt=dt),
         kasr_peak=interp_at(t, k, ev.peak_flexion_s),
         kasr_min=float(kw.min()) if len(kw) else None,
         static_kasr=static_k,
-        knee_sep_pct_ic=value_before(t, ks, ev.initial_contact_s),
+        knee_sep_pct_ic=value_before(t, ks, ev.initial_contact_s, dt=dt),
         knee_sep_pct_peak=interp_at(t, ks, ev.peak_flexion_s),
         trunk_lean_peak_deg=interp_at(t, lean, ev.peak_flexion_s),
         trunk_lean_max_deg=float(lw[np.argmax(np.abs(lw))]) if len(lw) else None,

@@ -95,17 +95,25 @@ def floor_level(ankle_y: np.ndarray, scale: float) -> float | None:
     return float(np.median(ok[ok >= top - FLOOR_BAND * scale]))
 
 
-def jitter_px(y: np.ndarray) -> float:
+def jitter_px(y: np.ndarray, t: np.ndarray | None = None, dt: float | None = None) -> float:
     """Keypoint jitter (SD, pixels) of a 1-D series, from the MAD of its second differences.
 
     Smooth motion has second differences of g*dt^2 (under 1 px at 60 fps and up), and the kinks at
     contact and take-off are a few samples among hundreds, so the median ignores both; white
-    noise of SD s gives second differences of SD s*sqrt(6).
+    noise of SD s gives second differences of SD s*sqrt(6). With ``t`` and the camera's ``dt``
+    (a sparse frame plan), only runs of consecutive camera frames count: a second difference
+    across a 100 ms step measures motion, not jitter.
     """
-    v = y[np.isfinite(y)]
+    ok = np.isfinite(y)
+    v = y[ok]
     if len(v) < 5:
         return 0.0
     d2 = v[2:] - 2 * v[1:-1] + v[:-2]
+    if t is not None and dt is not None:
+        step = np.diff(np.asarray(t, dtype=np.float64)[ok])
+        even = (step[1:] <= 1.5 * dt) & (step[:-1] <= 1.5 * dt)
+        if even.sum() >= 3:
+            d2 = d2[even]
     return float(1.4826 * np.median(np.abs(d2 - np.median(d2))) / np.sqrt(6))
 
 
@@ -147,14 +155,14 @@ def _threshold(sigma: float, scale: float) -> float:
     return max(OFF_FLOOR_SIGMAS * sigma, MIN_OFF_FLOOR * scale)
 
 
-def _contact_time(t: np.ndarray, y: np.ndarray, k: int, scale: float, sigma: float) -> float:
+def _contact_time(t: np.ndarray, y: np.ndarray, k: int, scale: float, sigma: float, dt: float) -> float:
     """The moment the ankles' fall reaches the floor level they then rest at.
 
     ``k`` is the first frame near the floor. The floor level is the median over the next
     ``FLOOR_SPAN_S``; the fall is the samples clearly above it over the last ``FIT_SPAN_S``; a
     robust parabola through them (free fall) meets the floor level at contact, between frames.
+    ``dt`` is the camera's frame interval (the samples may be sparser).
     """
-    dt = float(np.median(np.diff(t)))
     after = np.flatnonzero((t >= t[k]) & (t <= t[k] + max(FLOOR_SPAN_S, 3 * dt)) & np.isfinite(y))
     level = float(np.median(y[after]))
     thr = _threshold(sigma, scale)
@@ -162,14 +170,14 @@ def _contact_time(t: np.ndarray, y: np.ndarray, k: int, scale: float, sigma: flo
     while j > 0 and not (np.isfinite(y[j]) and y[j] < level - thr):
         j -= 1
     sel = (t <= t[j]) & (t >= t[j] - max(FIT_SPAN_S, 3.5 * dt)) & np.isfinite(y) & (y < level - thr)
-    hit = _reach(t[sel], y[sel], level, float(t[j]), float(t[j]), float(t[j]) + 4 * dt)
+    hit = _reach(t[sel], y[sel], level, float(t[j]), float(t[j]), max(float(t[j]) + 4 * dt, float(t[k])))
     if hit is None:
         hit = _crossing(t, y, k, level - thr)
     return hit
 
 
 def _landing(t: np.ndarray, ankle_y: np.ndarray, floor: float, scale: float, start: int,
-             sigma: float) -> tuple[int, float] | None:
+             sigma: float, dt: float) -> tuple[int, float] | None:
     """First landing at or after frame ``start``: (first on-floor frame, contact time).
 
     A landing is an arrival on the floor band after being at least ``MIN_DROP`` above it.
@@ -184,7 +192,7 @@ def _landing(t: np.ndarray, ankle_y: np.ndarray, floor: float, scale: float, sta
         if y <= high:
             was_high = True
         elif was_high and y >= band:
-            return k, _contact_time(t, ankle_y, k, scale, sigma)
+            return k, _contact_time(t, ankle_y, k, scale, sigma, dt)
     return None
 
 
@@ -197,7 +205,7 @@ def _crossing(t: np.ndarray, y: np.ndarray, k: int, level: float) -> float:
 
 
 def _takeoff(t: np.ndarray, ankle_y: np.ndarray, floor: float, scale: float, after: float,
-             sigma: float) -> float | None:
+             sigma: float, dt: float) -> float | None:
     """When the ankles leave the floor for a real jump, after time ``after`` (the contact).
 
     The flight is the first sample at least half the box drop (``MIN_DROP / 2``) above the
@@ -209,7 +217,6 @@ def _takeoff(t: np.ndarray, ankle_y: np.ndarray, floor: float, scale: float, aft
     back-extrapolated to the level: that is the take-off, between frames.
     """
     y = ankle_y
-    dt = float(np.median(np.diff(t)))
     high = floor - MIN_DROP * scale / 2
     cand = np.flatnonzero((t > after) & np.isfinite(y) & (y < high))
     if len(cand) == 0:
@@ -243,13 +250,13 @@ def peak_flexion(t: np.ndarray, hip_y: np.ndarray, start: float, stop: float) ->
         return None
     k = int(sel[np.argmax(hip_y[sel])])
     if 0 < k < len(t) - 1 and k - 1 in sel and k + 1 in sel:
-        y0, y1, y2 = hip_y[k - 1], hip_y[k], hip_y[k + 1]
-        den = y0 - 2 * y1 + y2
-        if den < 0:
-            off = 0.5 * (y0 - y2) / den
-            if abs(off) <= 1:
-                step = (t[k + 1] - t[k - 1]) / 2
-                return float(np.clip(t[k] + off * step, start, stop))
+        # A parabola through the three samples on their real times (a frame plan samples unevenly).
+        tt = t[k - 1:k + 2] - t[k]
+        a, b, _ = np.polyfit(tt, hip_y[k - 1:k + 2], 2)
+        if a < 0:
+            off = -b / (2 * a)
+            if tt[0] <= off <= tt[2]:
+                return float(np.clip(t[k] + off, start, stop))
     return float(t[k])
 
 
@@ -318,21 +325,27 @@ def mat_events(edges: Sequence[MatEdge], t0: float) -> tuple[float | None, float
     return ic, to, land
 
 
-def detect_events(t: np.ndarray, xy: np.ndarray, mat_edges: Sequence[MatEdge] | None) -> Events:
-    """All events of one trial from cleaned (unsmoothed) keypoints and optional mat edges."""
+def detect_events(t: np.ndarray, xy: np.ndarray, mat_edges: Sequence[MatEdge] | None,
+                  dt: float | None = None) -> Events:
+    """All events of one trial from cleaned (unsmoothed) keypoints and optional mat edges.
+
+    ``dt`` is the camera's frame interval when known (a station posing a sparse frame plan);
+    None infers it from the median interval, right for a clip analysed frame by frame.
+    """
+    dt = float(np.median(np.diff(t))) if dt is None else dt
     scale = leg_length_px(xy)
     ankle_y = mid_y(xy, LEFT_ANKLE, RIGHT_ANKLE)
     hip_y = mid_y(xy, LEFT_HIP, RIGHT_HIP)
     v_ic = v_to = v_land = None
     floor = floor_level(ankle_y, scale) if np.isfinite(scale) else None
     if floor is not None:
-        sigma = jitter_px(ankle_y)
-        first = _landing(t, ankle_y, floor, scale, 0, sigma)
+        sigma = jitter_px(ankle_y, t, dt)
+        first = _landing(t, ankle_y, floor, scale, 0, sigma, dt)
         if first is not None:
             k, v_ic = first
-            v_to = _takeoff(t, ankle_y, floor, scale, t[k], sigma)
+            v_to = _takeoff(t, ankle_y, floor, scale, t[k], sigma, dt)
             if v_to is not None:
-                second = _landing(t, ankle_y, floor, scale, int(np.searchsorted(t, v_to)), sigma)
+                second = _landing(t, ankle_y, floor, scale, int(np.searchsorted(t, v_to)), sigma, dt)
                 v_land = second[1] if second is not None else None
     m_ic = None
     if mat_edges is not None:

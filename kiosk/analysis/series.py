@@ -79,6 +79,12 @@ def from_frames(frames: Sequence[PoseFrame], min_score: float) -> Series:
     return Series(t=t, xy=xy, score=score, index=np.array([f.index for f in frames]))
 
 
+def median_dt(t: np.ndarray) -> float:
+    """The median interval of ``t`` in seconds: the frame interval of a clip analysed frame by
+    frame (callers that know the camera's interval pass it instead)."""
+    return float(np.median(np.diff(t))) if len(t) > 1 else 0.0
+
+
 def hampel_mask(values: np.ndarray, half_window: int = HAMPEL_HALF_WINDOW, n_sigmas: float = HAMPEL_SIGMAS,
                 min_dev: float = HAMPEL_MIN_PX) -> np.ndarray:
     """True where a sample is an outlier against its neighbours' median (per column if 2-D).
@@ -108,15 +114,16 @@ def reject_outliers(xy: np.ndarray, min_dev: float = HAMPEL_MIN_PX) -> np.ndarra
     return out
 
 
-def fill_short_gaps(t: np.ndarray, xy: np.ndarray, max_gap_s: float) -> np.ndarray:
+def fill_short_gaps(t: np.ndarray, xy: np.ndarray, max_gap_s: float, dt: float | None = None) -> np.ndarray:
     """Bridge runs of missing samples linearly when the bracketing samples are close in time.
 
     A run is filled when ``t[after] - t[before]`` is at most ``max_gap_s`` plus one frame
     interval, so one dropped frame is always bridged and long gaps (an occlusion) stay missing:
-    guessing through those would invent the very knee motion we measure.
+    guessing through those would invent the very knee motion we measure. ``dt`` is the camera's
+    frame interval when known (a sparse frame plan is not a slow camera); else the median interval.
     """
     out = xy.copy()
-    dt = float(np.median(np.diff(t))) if len(t) > 1 else 0.0
+    dt = median_dt(t) if dt is None else dt
     limit = max_gap_s + dt * 1.01
     flat = out.reshape(len(t), -1)
     for c in range(flat.shape[1]):
@@ -159,12 +166,13 @@ def _local_quadratic(t: np.ndarray, y: np.ndarray, half_width: float) -> np.ndar
 
 
 def smooth_segments(t: np.ndarray, xy: np.ndarray, boundaries: Sequence[float],
-                    half_width_s: float | None = None) -> np.ndarray:
+                    half_width_s: float | None = None, dt: float | None = None) -> np.ndarray:
     """Smooth every coordinate within the segments that ``boundaries`` (times) cut the clip into.
 
-    A frame at exactly a boundary time starts the new segment.
+    A frame at exactly a boundary time starts the new segment. ``dt``: the camera's frame
+    interval when known, else the median interval (the fit itself uses the real timestamps).
     """
-    dt = float(np.median(np.diff(t))) if len(t) > 1 else 0.0
+    dt = median_dt(t) if dt is None else dt
     hw = max(half_width_s if half_width_s is not None else SMOOTH_HALF_WIDTH_S, dt * 1.01)
     cuts = sorted(b for b in boundaries if b is not None and np.isfinite(b))
     seg_id = np.searchsorted(np.asarray(cuts, dtype=np.float64), t, side="right")
@@ -177,10 +185,10 @@ def smooth_segments(t: np.ndarray, xy: np.ndarray, boundaries: Sequence[float],
     return out
 
 
-def clean(series: Series, max_gap_s: float) -> Series:
+def clean(series: Series, max_gap_s: float, dt: float | None = None) -> Series:
     """Outlier rejection and short-gap filling (no smoothing: events are found on this)."""
     xy = reject_outliers(series.xy)
-    xy = fill_short_gaps(series.t, xy, max_gap_s)
+    xy = fill_short_gaps(series.t, xy, max_gap_s, dt)
     return series.with_xy(xy)
 
 
@@ -203,16 +211,19 @@ def interp_at(t: np.ndarray, values: np.ndarray, when: float | None) -> float | 
     return float(va + w * (vb - va))
 
 
-def value_before(t: np.ndarray, values: np.ndarray, when: float | None, span_s: float = 0.05) -> float | None:
+def value_before(t: np.ndarray, values: np.ndarray, when: float | None, span_s: float = 0.05,
+                 dt: float | None = None) -> float | None:
     """A series' value at ``when`` from the frames just before it (a line through them).
 
     Used at initial contact: the knee angle changes fast after contact but little in the air
     just before it, so the pre-contact side gives the contact value, while straight
-    interpolation across a 33 ms gap at 30 fps would borrow the valgus that follows.
+    interpolation across a 33 ms gap at 30 fps would borrow the valgus that follows. ``dt``: the
+    camera's frame interval when known (a sparse plan's median interval would widen the line
+    into the curved fall), else the median interval.
     """
     if when is None or not np.isfinite(when) or when < t[0] or when > t[-1]:
         return None
-    dt = float(np.median(np.diff(t))) if len(t) > 1 else 0.0
+    dt = median_dt(t) if dt is None else dt
     sel = (t < when) & (t >= when - max(span_s, 3.5 * dt)) & np.isfinite(values)
     if sel.sum() < 2:
         return interp_at(t, values, when)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
 from kiosk.analysis import series as ser
 from kiosk.analysis.gates import run_gates
 from kiosk.analysis.metrics import Metrics, compute_metrics
@@ -17,6 +19,7 @@ from kiosk.analysis.phases import detect_events
 from kiosk.analysis.result import TrialResult
 from kiosk.analysis.thresholds import Thresholds
 from kiosk.analysis.verdict import ScoreInput, score
+from kiosk.errors import AnalysisError
 from kiosk.keypoints import PoseFrame
 from kiosk.matcsv import MatEdge
 
@@ -39,18 +42,25 @@ def analyze_trial(
     sex: str | None = None,
     frame_size: tuple[int, int] | None = None,
     min_score: float = 0.3,
+    source_fps: float | None = None,
 ) -> TrialResult:
     """Score one trial. ``mat_edges`` None means no mat (video-only events); an empty list means a
     mat that never closed. ``frame_size`` is (width, height) of the source images, used to notice
-    feet at the image edge. Raises AnalysisError only for unusable input (too few frames, times
-    not increasing); everything an athlete can fix is a RETAKE."""
+    feet at the image edge. ``source_fps`` is the camera's frame rate when ``frames`` are only
+    some of its frames (the station's frame plan): the frame interval, the camera gate and the
+    line before contact then follow the camera, not the plan; None infers it from the median
+    interval, right for a clip analysed frame by frame. Raises AnalysisError only for unusable
+    input (too few frames, times not increasing); everything an athlete can fix is a RETAKE."""
+    if source_fps is not None and not (np.isfinite(source_fps) and source_fps > 0):
+        raise AnalysisError(f"source_fps must be a positive frame rate, got {source_fps}")
+    dt = 1.0 / source_fps if source_fps is not None else None
     raw = ser.from_frames(frames, min_score)
-    cleaned = ser.clean(raw, thresholds.max_gap_s)
-    ev = detect_events(cleaned.t, cleaned.xy, mat_edges)
+    cleaned = ser.clean(raw, thresholds.max_gap_s, dt)
+    ev = detect_events(cleaned.t, cleaned.xy, mat_edges, dt)
     cuts = [ev.initial_contact_s, ev.takeoff_s, ev.second_landing_s]
-    smooth = ser.smooth_segments(cleaned.t, cleaned.xy, [c for c in cuts if c is not None])
-    metrics = compute_metrics(cleaned.t, smooth, raw.index, ev)
-    failures, quality = run_gates(raw, cleaned.xy, smooth, ev, mat_edges, frame_size, thresholds)
+    smooth = ser.smooth_segments(cleaned.t, cleaned.xy, [c for c in cuts if c is not None], dt=dt)
+    metrics = compute_metrics(cleaned.t, smooth, raw.index, ev, dt)
+    failures, quality = run_gates(raw, cleaned.xy, smooth, ev, mat_edges, frame_size, thresholds, dt)
     if failures:
         quality = {**quality, "failed": [f.code for f in failures], "details": [f.detail for f in failures]}
         return TrialResult(verdict="RETAKE", reasons=tuple(dict.fromkeys(f.reason for f in failures)),
