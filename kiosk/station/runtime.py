@@ -57,8 +57,21 @@ from kiosk.station.statemachine import (
 
 log = logging.getLogger(__name__)
 
-#: analyzer(poses, mat_edges or None, frame_size=(w, h), sex=...) -> object with .verdict, .to_json()
+#: analyzer(poses, mat_edges or None, frame_size=(w, h), sex=..., [source_fps=...]) -> object with
+#: .verdict, .to_json(). ``source_fps`` (the camera's measured rate: the poses are only the frames
+#: the plan chose) is passed when the analyzer takes it (``analyze_trial`` and ``score_trial`` do).
 Analyzer = Callable[..., Any]
+
+
+def _takes(fn: Callable[..., Any], name: str) -> bool:
+    """Whether ``fn`` accepts keyword ``name`` (by name or through ``**kwargs``)."""
+    import inspect
+
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == name or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
 
 
 @dataclass
@@ -89,7 +102,9 @@ class _Trial:
     posed: set[int] = field(default_factory=set)           # every ring timestamp tried
     plan: FramePlan | None = None                          # fixed at contact
     fine: list[int] | None = None                          # fine frames still to pose, most decisive first
+    relocated: bool = False                                # peaks located again once the fine frames were in
     last_baseline_ns: int | None = None
+    lead_done: bool = False                                # the standing frames from before "go" are posed
     final: bool = False                                    # the second landing (or the capture's end) is in
     invocations: int = 0
     baseline_invocations: int = 0                          # posed before contact (kept or not)
@@ -446,8 +461,17 @@ class StationRuntime:
         return None
 
     def _baseline_period(self) -> float:
-        # At most half the cores' time on standing frames: the preview and the UI share them.
-        return max(self.plan.baseline_period_s, 2.0 * self._invoke_s())
+        return self.plan.baseline_period(self._invoke_s())
+
+    def _camera_fps(self, t_from: int, t_to: int) -> float:
+        """The camera's real frame rate over [t_from, t_to], from the ring's timestamps (the
+        nominal rate when too few are held): the analysis must judge the camera, not the plan."""
+        t = self._ring_times(t_from, t_to)
+        if len(t) >= 3:
+            dt = float(np.median(np.diff(t)))
+            if dt > 0:
+                return 1e9 / dt
+        return float(self.camera.fps)
 
     def _next_frame(self, trial: _Trial) -> int | None:
         """Ring timestamp of the next frame to pose, or None if none is due now."""
@@ -455,21 +479,38 @@ class StationRuntime:
         if "contact" not in times:
             if "go" not in times or "end" in times:
                 return None
-            t = self.ring.times(times["go"] - int((plan.baseline_lead_s + plan.baseline_period_s) * 1e9))
-            return plan.baseline_pick(t, times["go"], trial.last_baseline_ns, self._baseline_period())
+            go = times["go"]
+            if not trial.lead_done:  # standing through the countdown: frames already in the ring
+                lead = plan.baseline_lead(self.ring.times(go - int((plan.baseline_lead_s + 0.05) * 1e9), go), go)
+                todo = [v for v in lead if v not in trial.posed]
+                if todo:
+                    return todo[0]
+                trial.lead_done = True
+            t = self.ring.times(go)
+            return plan.baseline_pick(t, trial.last_baseline_ns, self._baseline_period())
         contact, takeoff = times["contact"], times.get("takeoff")
         if trial.plan is None:
             self._start_landing(trial)
             plan = trial.plan
         assert plan is not None
         hi = takeoff + int(plan.takeoff_pad_s * 1e9) if takeoff is not None else None
-        t = self.ring.times(contact - int((plan.fall_s + 0.02) * 1e9), hi)
-        for v in t[plan.coarse_mask(t, contact, takeoff)]:
-            if int(v) not in trial.posed:
-                return int(v)
+        t = self.ring.times(contact - int((plan.ic_before_s + 0.02) * 1e9), hi)
+        # Every frame around the contact edge first (already in the ring), in time order, then
+        # the coarse frames as they arrive.
+        for mask in (plan.dense_mask(t, contact), plan.coarse_mask(t, contact, takeoff)):
+            for v in t[mask]:
+                if int(v) not in trial.posed:
+                    return int(v)
         if takeoff is None or hi is None or not len(t) or not self.ring.wait_for_time(hi, 0.0):
             return None
         if trial.fine is None:
+            trial.fine = plan.fine_order(t, contact, takeoff, self._locate(trial), trial.posed)
+            trial.planned = len(trial.poses) + len(trial.fine)
+        if not trial.fine and not trial.relocated:
+            # The fine frames can move the peaks (a flat, noisy minimum of the hips sampled
+            # sparsely): locate once more and fill around where they are now, so the values
+            # and the visibility check at peak flexion read dense frames.
+            trial.relocated = True
             trial.fine = plan.fine_order(t, contact, takeoff, self._locate(trial), trial.posed)
             trial.planned = len(trial.poses) + len(trial.fine)
         if "landing" in times and trial.fine:
@@ -510,8 +551,11 @@ class StationRuntime:
         trial.invoke_s_at_contact = invoke
 
     def _pose(self, trial: _Trial, estimator: PoseEstimator | None, t_ns: int) -> None:
-        """Pose one ring frame. Frames posed out of time order (fine ones) are cropped around
-        the nearest posed frame's pose, so no tracking state leaks across the jump in time."""
+        """Pose one ring frame. From contact on, every frame is cropped around the pose of the
+        posed frame nearest in time (the previous one in a dense run posed in order, as a
+        tracker would; a coarse or fine neighbour otherwise), so no tracking state leaks across
+        the jump in time. With no posed frame within ``NEAR_S`` (the first frame of the fall: the
+        last standing pose is 30 cm higher) the whole frame is posed first, then its crop."""
         got = self.ring.window(t_ns, t_ns)
         trial.posed.add(t_ns)
         if "contact" not in trial.times:
@@ -522,20 +566,14 @@ class StationRuntime:
         t = (t_ns - trial.t0_ns) / 1e9
         if estimator is not None:
             started = time.perf_counter()
-            near = _nearest(trial, t)
             infer = getattr(estimator, "infer_region", None)
-            if trial.fine is not None and near is not None and infer is not None:
-                from kiosk.pose.crop import body_crop_region
-
-                h, w = img.shape[:2]
-                region = body_crop_region(near.keypoints, w, h, min_score=estimator.min_score,  # type: ignore[attr-defined]
-                                          margin=estimator.crop_margin)  # type: ignore[attr-defined]
-                kps = np.asarray(infer(img, region), dtype=np.float32)
-            else:
-                kps = np.asarray(estimator.track(img), dtype=np.float32)
-            self._invoke_log.append(time.perf_counter() - started)
+            if "contact" in trial.times and infer is not None:
+                kps, n = self._pose_near(trial, estimator, img, t)
+            else:  # standing still on the box: the tracker's crop from the last standing frame
+                kps, n = np.asarray(estimator.track(img), dtype=np.float32), 1
+            self._invoke_log.append((time.perf_counter() - started) / n)
             del self._invoke_log[:-50]
-            trial.invocations += 1
+            trial.invocations += n
             if "landing" in trial.times and trial.after_landing_from is None:
                 trial.after_landing_from = trial.invocations - 1
             k = int(np.searchsorted([p.t for p in trial.poses], t))
@@ -549,6 +587,33 @@ class StationRuntime:
             if len(trial.frames) % 8 == 0:  # a few UI updates per analysis, not one per frame
                 with self._lock:
                     self._publish()
+
+    def _pose_near(self, trial: _Trial, estimator: PoseEstimator, img: np.ndarray, t: float) -> tuple[np.ndarray, int]:
+        """Keypoints of one frame cropped around the nearest posed frame's pose (see
+        :meth:`_pose`), and the invocations that took."""
+        from kiosk.pose.crop import body_crop_region, full_frame_region, torso_seen
+
+        h, w = img.shape[:2]
+        min_score, margin = estimator.min_score, estimator.crop_margin  # type: ignore[attr-defined]
+        infer = estimator.infer_region  # type: ignore[attr-defined]
+        near = _nearest(trial, t)
+        n = 0
+        if near is None or abs(near.t - t) > NEAR_S:
+            seed = np.asarray(infer(img, full_frame_region(w, h)), dtype=np.float32)
+            n += 1
+            if not torso_seen(seed, min_score):
+                return seed, n
+            ref = seed
+        else:
+            ref = np.asarray(near.keypoints, dtype=np.float32)
+        region = body_crop_region(ref, w, h, min_score=min_score, margin=margin)
+        kps = np.asarray(infer(img, region), dtype=np.float32)
+        n += 1
+        if region != full_frame_region(w, h) and not torso_seen(kps, min_score):
+            # Lost inside the crop (as the tracker does): the whole frame, now.
+            kps = np.asarray(infer(img, full_frame_region(w, h)), dtype=np.float32)
+            n += 1
+        return kps, n
 
     def _pose_video(self, trial: _Trial, estimator: PoseEstimator | None) -> None:
         """No mat: the capture window at ``video_fps``, in time order with crop tracking."""
@@ -572,7 +637,8 @@ class StationRuntime:
         if len(trial.poses) < 4:
             return []
         try:
-            res = analyze_trial(trial.poses, self._edges(trial), min_score=self.min_score)
+            fps = self._camera_fps(trial.times["contact"] - int(0.5e9), trial.times.get("takeoff", trial.times["contact"]))
+            res = analyze_trial(trial.poses, self._edges(trial), min_score=self.min_score, source_fps=fps)
         except KioskError:
             return []
         found = [res.events.peak_flexion_s, res.metrics.left.peak_fppa_s, res.metrics.right.peak_fppa_s]
@@ -603,6 +669,8 @@ class StationRuntime:
         athlete = self.sm.athlete or {}
         kwargs: dict[str, Any] = {"frame_size": (self.camera.width, self.camera.height), "sex": athlete.get("sex")}
         anchor = times.get("landing", times.get("end", 0))
+        if "contact" in times and _takes(self.analyzer, "source_fps"):
+            kwargs["source_fps"] = self._camera_fps(times["contact"] - int(0.5e9), anchor)
         if self.refiner_factory is not None:
             # Refine the decisive frames only if all of them fit before the deadline (Thunder is
             # ~3.2x Lightning: DESIGN.md's Pi 4 figures 594 / 186 ms).
@@ -728,6 +796,9 @@ class StationRuntime:
 
 #: No camera frame for this long is a camera fault (and a trial waiting on frames gives up).
 CAMERA_SILENCE_S = 1.0
+#: From contact on, a frame is cropped around a posed frame at most this far away in time; else
+#: the whole frame is posed first (a landing moves the body ~15 cm in 50 ms).
+NEAR_S = 0.12
 #: A hole this long in a trial's capture makes the trial unusable.
 CAMERA_GAP_S = 0.25
 #: The visible check counts a joint as seen this much below the scoring threshold.
