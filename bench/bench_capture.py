@@ -73,7 +73,7 @@ def capture_stress(seconds: float, model: str, threads: int) -> dict:
 
     def analyser() -> None:
         est = create_estimator(model, threads)
-        plan = FramePlan(stride=3, ic_before=7, ic_after=2, peak_half=3)  # the densest level
+        plan = FramePlan(stride=3, peak_half=6)  # a dense level: the capture must hold while it runs
         while not stop.is_set():
             span = ring.time_span()
             if span is None or span[1] - span[0] < 2e9:
@@ -84,7 +84,8 @@ def capture_stress(seconds: float, model: str, threads: int) -> dict:
 
             def keep(t: np.ndarray, contact: int = contact, takeoff: int = takeoff) -> np.ndarray:
                 fine = plan.fine_order(t, contact, takeoff, [contact + int(0.15e9)])
-                return plan.coarse_mask(t, contact, takeoff) | np.isin(t, fine) | plan.video_mask(t) & (t < contact)
+                return plan.dense_mask(t, contact) | plan.coarse_mask(t, contact, takeoff) | np.isin(t, fine) | \
+                    plan.video_mask(t) & (t < contact)
 
             w = ring.window(end - int(2.0e9), end, keep=keep)
             est.reset()

@@ -1,10 +1,14 @@
-"""Frame plan (kiosk.station.frameplan): which frames are posed for given event times and budgets."""
+"""Frame plan (kiosk.station.frameplan): which frames are posed for given event times and budgets,
+and the analysis of such a sparse plan with the camera's frame rate (``source_fps``)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_analysis_build import Jump, mat
+from test_analysis_build import frames as frames_of
 
+from kiosk.analysis.trial import analyze_trial
 from kiosk.station.frameplan import LEVELS, Budget, FramePlan, choose_plan
 
 FPS = 120
@@ -18,58 +22,61 @@ def frames(ts) -> list[int]:
     return [int(v) // P for v in ts]
 
 
-def test_coarse_starts_before_contact_keeps_the_contact_frame_and_stops_after_takeoff():
-    plan = FramePlan(stride=4, fall_s=0.1, takeoff_pad_s=0.02)
+def test_dense_window_is_every_frame_from_60_ms_before_to_20_ms_after_the_edge():
+    plan = FramePlan()
+    keep = frames(T[plan.dense_mask(T, CONTACT + P // 2)])
+    # edge between frames 150 and 151: 60 ms before it is frame 143.3, 20 ms after it 152.9
+    assert keep == list(range(144, 153))
+    assert plan.fall_s == plan.ic_before_s
+
+
+def test_coarse_runs_from_contact_keeps_the_contact_frame_and_stops_after_takeoff():
+    plan = FramePlan(stride=4, takeoff_pad_s=0.02)
     keep = frames(T[plan.coarse_mask(T, CONTACT, TAKEOFF)])
-    assert 150 in keep                                  # the frame at contact
-    assert keep[0] == 138 and keep[-1] == 198           # 12 frames (0.1 s) before .. take-off + 2 frames
-    assert set(np.diff(keep)) == {4}
+    assert keep[0] == 150 and keep[-1] == 198 and set(np.diff(keep)) == {4}
     # before take-off is known it runs to the newest frame there is
-    open_end = frames(T[:170][plan.coarse_mask(T[:170], CONTACT, None)])
-    assert open_end[-1] == 166 and open_end[0] == 138
+    assert frames(T[:170][plan.coarse_mask(T[:170], CONTACT, None)])[-1] == 166
+    # the anchor follows the edge between frames: the first frame at or after it
+    keep = frames(T[FramePlan(stride=3).coarse_mask(T, CONTACT + P // 2, TAKEOFF)])
+    assert keep[0] == 151 and 150 not in keep
 
 
-def test_coarse_anchor_follows_contact_between_frames():
-    plan = FramePlan(stride=3)
-    keep = frames(T[plan.coarse_mask(T, CONTACT + P // 2, TAKEOFF)])
-    assert 151 in keep and 150 not in keep  # the first frame at or after the mat's edge
-
-
-def test_fine_frames_around_contact_first_then_peaks_nearest_first():
-    plan = FramePlan(ic_before=3, ic_after=2, peak_half=2)
+def test_fine_frames_around_each_peak_nearest_first_never_twice():
+    plan = FramePlan(peak_half=2)
     peak = 168 * P + P // 3
     order = frames(plan.fine_order(T, CONTACT, TAKEOFF, [peak]))
-    # bracketing contact first (149 just before, 150 at it), then outward; then the peak frame
-    # and its neighbours
-    assert order[:5] == [149, 150, 148, 151, 147]
-    assert order[5] == 168 and set(order[5:]) == {166, 167, 168, 169, 170}
-    # frames already posed (coarse) are not posed twice; peaks outside contact..take-off are ignored
-    done = [150 * P, 168 * P]
-    order = frames(plan.fine_order(T, CONTACT, TAKEOFF, [peak, 250 * P], done))
-    assert 150 not in order and 168 not in order and max(order) <= 200
+    assert order[0] == 168 and set(order) == {166, 167, 168, 169, 170}
+    # two peaks: both centres first, then their neighbours; already posed frames and peaks
+    # outside contact..take-off are left out
+    order = frames(plan.fine_order(T, CONTACT, TAKEOFF, [168 * P, 180 * P, 250 * P], [168 * P, 181 * P]))
+    assert order[0] == 180 and 168 not in order and 181 not in order and max(order) <= 182
+    assert len(order) == len(set(order)) == 8
+    plan = FramePlan(peak_half=3)
+    assert len(plan.fine_order(T, CONTACT, TAKEOFF, [168 * P, 170 * P])) == 9  # 165..173 once
 
 
-def test_two_peaks_overlapping_are_posed_once():
-    plan = FramePlan(ic_before=2, ic_after=1, peak_half=3)
-    order = frames(plan.fine_order(T, CONTACT, TAKEOFF, [168 * P, 170 * P]))
-    assert len(order) == len(set(order)) == 3 + 9  # 165..173 once
+def test_baseline_lead_frames_come_from_the_ring_before_go_then_every_period():
+    plan = FramePlan(baseline_lead_s=0.5, baseline_lead_n=3)
+    go = 200 * P
+    assert frames(plan.baseline_lead(T, go)) == [140, 170, 200]  # 0.5 s, 0.25 s and 0 before go
+    assert plan.baseline_lead(T[:0], go) == []
+    assert plan.baseline_pick(T[:201], None, 0.1) == 200 * P
+    assert plan.baseline_pick(T[:210], 200 * P, 0.1) is None   # only 75 ms since the last
+    assert plan.baseline_pick(T[:213], 200 * P, 0.1) == 212 * P
+    assert plan.baseline_pick(T[:0], None, 0.1) is None
 
 
-def test_baseline_pick_first_before_go_then_every_period():
-    plan = FramePlan(baseline_lead_s=0.3)
-    go = 100 * P
-    first = plan.baseline_pick(T[:101], go, None, 0.1)
-    assert first == 64 * P  # nearest to 0.3 s before go
-    assert plan.baseline_pick(T[:101], go, first, 0.1) == 100 * P  # newest: 0.3 s since
-    assert plan.baseline_pick(T[:110], go, 100 * P, 0.1) is None   # only 75 ms since the last
-    assert plan.baseline_pick(T[:113], go, 100 * P, 0.1) == 112 * P
-    assert plan.baseline_pick(T[:0], go, None, 0.1) is None
-
-
-def test_baseline_keep_drops_old_frames_and_the_fall():
-    plan = FramePlan(baseline_keep_s=1.0, fall_s=0.1)
-    posed = [int(CONTACT - s * 1e9) for s in (1.5, 1.05, 0.5, 0.11, 0.05)]
-    assert list(plan.baseline_keep(posed, CONTACT)) == [False, True, True, True, False]
+def test_standing_frames_back_to_back_on_slow_hardware_and_at_least_six_kept():
+    plan = FramePlan()
+    assert plan.baseline_period(0.013) == plan.baseline_period_s
+    period = plan.baseline_period(0.186)  # Pi 4 Lightning FP16: as fast as the poses go
+    assert 0.186 <= period < 0.2
+    # a Pi 4 waiting 1.5 s on the box after go, contact 0.4 s after the step-off
+    go, contact = 100 * P, 100 * P + int(1.9e9)
+    posed = plan.baseline_lead(T, go) + [int(go + k * period * 1e9) for k in range(1, int(1.9 / period) + 1)]
+    kept = np.asarray(posed)[plan.baseline_keep(posed, contact)]
+    assert len(kept) >= 6
+    assert kept.max() < contact - 0.25e9 and kept.min() >= contact - 1.5e9 - 1  # the fall is not standing
 
 
 def test_video_mode_samples_evenly():
@@ -77,17 +84,18 @@ def test_video_mode_samples_evenly():
     assert plan.video_mask(T).sum() == 90
 
 
-@pytest.mark.parametrize(("invoke_ms", "target_s", "stride", "max_n"), [
-    (13.0, 1.0, 3, 38),     # this development VM: the densest plan
-    (41.3, 1.0, 4, 37),     # Pi 5 (186 / 4.5 ms): stride 4
-    (186.0, 2.5, 12, 16),   # Pi 4 Lightning FP16
+@pytest.mark.parametrize(("invoke_ms", "target_s", "stride"), [
+    (13.0, 1.0, 1),     # this development VM: every frame
+    (41.3, 1.0, 4),     # Pi 5 (186 / 4.5 ms)
+    (186.0, 2.5, 12),   # Pi 4 Lightning FP16: the leanest level
 ])
-def test_budget_chooses_the_densest_plan_that_fits(invoke_ms: float, target_s: float, stride: int, max_n: int):
+def test_budget_chooses_the_densest_plan_that_fits(invoke_ms: float, target_s: float, stride: int):
     budget = Budget(target_s=target_s, overlap_s=0.6, score_s=0.05)
     plan = choose_plan(invoke_ms / 1e3, FPS, budget)
     assert plan.stride == stride
-    assert plan.expected_invocations(FPS) <= max(max_n, LEVELS[-1].expected_invocations(FPS))
     assert plan.expected_invocations(FPS) <= budget.max_invocations(invoke_ms / 1e3) or plan.stride == 12
+    # the dense window around contact is never thinned, whatever the budget
+    assert plan.dense_mask(T, CONTACT).sum() == 10
 
 
 def test_budget_counts_and_levels_are_ordered():
@@ -98,13 +106,63 @@ def test_budget_counts_and_levels_are_ordered():
 
 
 def test_strides_scale_with_the_frame_rate():
-    plan = choose_plan(0.013, 60.0, Budget(target_s=1.0))
-    assert plan.stride == 2 and plan.ic_before == 4  # 120 fps figures halved
+    plan = choose_plan(0.041, 60.0, Budget(target_s=1.0))
+    assert plan.stride <= 2 and plan.peak_half <= 4  # 120 fps figures halved
 
 
 def test_expected_invocations_matches_a_counted_trial():
-    plan = FramePlan(stride=4, ic_before=6, ic_after=2, peak_half=3)
-    coarse = set(int(v) for v in T[plan.coarse_mask(T, CONTACT, TAKEOFF)])
+    plan = FramePlan(stride=4, peak_half=5)
+    first = set(int(v) for v in T[plan.dense_mask(T, CONTACT) | plan.coarse_mask(T, CONTACT, TAKEOFF)])
     fine = plan.fine_order(T, CONTACT, TAKEOFF, [CONTACT + int(0.15e9), CONTACT + int(0.13e9), CONTACT + int(0.18e9)],
-                           coarse)
-    assert len(coarse) + len(fine) == pytest.approx(plan.expected_invocations(FPS, contact_s=0.4), abs=2)
+                           first)
+    assert len(first) + len(fine) == pytest.approx(plan.expected_invocations(FPS, contact_s=0.4), abs=2)
+
+
+# --- the analysis judges the camera, not the plan ------------------------------------------------
+
+def _plan_sample(j: Jump, every_nth: int) -> list:
+    """Every ``every_nth`` frame of a Jump: as sparse as a lean plan's coarse pass."""
+    return [f for i, f in enumerate(frames_of(j)) if i % every_nth == 0]
+
+
+def test_sparse_sampling_of_a_fast_camera_is_not_a_slow_camera():
+    j = Jump(fps=120.0)
+    sparse = _plan_sample(j, 8)  # 15 poses a second from a 120 fps camera
+    # the old inference from the median interval takes the plan for a 15 fps camera
+    assert "camera_too_slow" in analyze_trial(sparse, mat(j)).findings
+    told = analyze_trial(sparse, mat(j), source_fps=120.0)
+    assert "camera_too_slow" not in told.findings and told.verdict != "RETAKE", told.findings
+    assert told.quality["fps"] == pytest.approx(120.0)
+    assert told.quality["frames_contact_to_peak"] >= int(0.45 * 0.36 * 120)
+
+
+def test_a_real_15_fps_camera_is_still_too_slow():
+    j = Jump(fps=15.0)
+    for fps in (None, 15.0):
+        retaken = analyze_trial(frames_of(j), mat(j), source_fps=fps)
+        assert retaken.verdict == "RETAKE" and "camera_too_slow" in retaken.findings
+
+
+def test_station_plan_sampling_reads_the_same_values_as_every_frame():
+    """A Pi 4 style plan (standing frames, dense contact window, every 12th frame, dense around
+    peak flexion) on a noise-free jump: the values read at contact and peak match every frame."""
+    j = Jump(fps=120.0)
+    fr = frames_of(j)
+    t = np.array([f.t for f in fr])
+    plan = FramePlan(stride=12, peak_half=7)
+    tn = np.round(t * 1e9).astype(np.int64)
+    c, to, pk = int(round(j.ic * 1e9)), int(round(j.takeoff * 1e9)), int(round(j.peak * 1e9))
+    sel = set(np.flatnonzero((t < j.ic - 0.25) & (np.arange(len(t)) % 23 == 0)))
+    sel |= set(np.flatnonzero(plan.dense_mask(tn, c) | plan.coarse_mask(tn, c, to)))
+    sel |= {int(np.searchsorted(tn, v)) for v in plan.fine_order(tn, c, to, [pk])}
+    sparse = [fr[i] for i in sorted(sel)]
+    assert len(sparse) < len(fr) / 3
+    every = analyze_trial(fr, mat(j))
+    got = analyze_trial(sparse, mat(j), source_fps=120.0)
+    assert got.verdict == every.verdict == "PASS", got.findings
+    for leg in ("left", "right"):
+        a, b = getattr(every.metrics, leg), getattr(got.metrics, leg)
+        assert b.fppa_ic == pytest.approx(a.fppa_ic, abs=0.3)
+        assert b.fppa_peak == pytest.approx(a.fppa_peak, abs=0.3)
+        assert b.static_fppa == pytest.approx(a.static_fppa, abs=0.3)
+    assert got.events.peak_flexion_s == pytest.approx(every.events.peak_flexion_s, abs=0.01)
