@@ -450,7 +450,9 @@ class StationRuntime:
             self._pose(trial, estimator, want)
         times = trial.times
         if not trial.final:
-            return max(0.01, min(0.05, self._invoke_s())) if "contact" in times else self._baseline_period()
+            # Look again soon: sleeping a whole standing period after a pose that itself took
+            # about that long would halve the standing frames a Pi 4 gets.
+            return max(0.01, min(0.05, self._invoke_s())) if "contact" in times else 0.01
         if "contact" not in times:  # no mat: the capture window, evenly
             self._pose_video(trial, estimator)
             return None
