@@ -10,7 +10,14 @@ import pytest
 from kiosk.pose.base import PoseEstimator
 from kiosk.synth.clip import ClipRenderer
 from kiosk.synth.params import sample_params
-from kiosk.synth.validate import SECTION_BEGIN, clip_record, markdown_section, summarise, update_accuracy_doc
+from kiosk.synth.validate import (
+    SECTION_BEGIN,
+    clip_record,
+    markdown_section,
+    summarise,
+    truth_score,
+    update_accuracy_doc,
+)
 
 
 class ShiftedTruth(PoseEstimator):
@@ -53,6 +60,21 @@ def test_uniform_shift_gives_known_errors() -> None:
     assert s["fppa_ic"]["rms"] == pytest.approx(0.0, abs=1e-3) and s["fppa_ic"]["n"] == 2
     assert s["keypoints"]["all"]["median"] == pytest.approx(float(np.median(expected)), abs=2e-3)
     assert rec.truth["legs"]["left"]["fppa_peak"] == pytest.approx(p.valgus_left, abs=0.5)
+    # exact joints (moved sideways) score as the truth does; the report counts the agreement
+    assert rec.truth_verdict in ("PASS", "FLAG") and rec.verdict == rec.truth_verdict
+    assert s["verdict"] == {"agree": 1, "n": 1, "retake": 0, "borderline_misses": 0, "disagree_seeds": []}
+    assert "Verdict (PASS / FLAG / RETAKE" in markdown_section(s, "jumpkiosk validate --n 1", "shifted", 30)
+
+
+def test_truth_score_follows_the_rules() -> None:
+    legs = {s: {"fppa_ic": 2.0, "fppa_peak": 8.0, "static_fppa": 1.0} for s in ("left", "right")}
+    assert truth_score({"legs": legs, "kasr_peak": 0.9}).verdict == "PASS"
+    legs["right"]["fppa_peak"] = 14.0  # 12 deg of valgus displacement and above the peak limit
+    got = truth_score({"legs": legs, "kasr_peak": 0.9})
+    assert got.verdict == "FLAG" and "dynamic_valgus_right" in got.findings
+    legs["right"]["fppa_peak"] = 12.0  # 10 deg: just under the 10.6 deg cut-off, so borderline
+    got = truth_score({"legs": legs, "kasr_peak": 0.9})
+    assert got.verdict == "PASS" and got.borderline
 
 
 def test_report_section_replaces_only_itself(tmp_path: Path) -> None:

@@ -24,6 +24,9 @@ from kiosk.synth.motion import BOX_FRONT_Z, Pose3D
 SHIFT = 4
 SCALE = 1 << SHIFT
 AA = cv2.LINE_AA
+#: Crotch below the hip joint centres, as a fraction of body height (anthropometric tables:
+#: trochanteric height ~0.52 H, crotch height ~0.47 H).
+CROTCH = 0.047
 
 
 def _pts(uv: np.ndarray) -> np.ndarray:
@@ -157,7 +160,10 @@ class PersonDrawer:
                 waist, hip_out = proj(np.array([pelvis + lat * sg * b.waist_half * 1.04 + up * 0.10 * h,
                                                 pelvis + lat * sg * b.hip_out_half]))
                 side_pts[s] = [waist, hip_out, opening + n * r, opening - n * r * 0.95]
-            crotch = list(proj(np.array([pelvis - up * 0.075 * h + lat * 0.008 * h, pelvis - up * 0.075 * h - lat * 0.008 * h])))
+            # The crotch sits ~4-5% of body height below the hip joint centres (crotch height ~0.47 H,
+            # greater trochanter ~0.52 H): drawn lower, the legs part lower and MoveNet puts the
+            # hips 10-20 px below the joint centres on long shorts.
+            crotch = list(proj(np.array([pelvis - up * CROTCH * h + lat * 0.008 * h, pelvis - up * CROTCH * h - lat * 0.008 * h])))
             pts = side_pts["left"] + crotch + side_pts["right"][::-1]
             painter.polygon(np.array(pts), self.bottoms)
 

@@ -40,6 +40,12 @@ class ClipRecord:
     kasr_peak: tuple[float, float]
     truth: dict[str, Any]        # the clip's truth summary (legs, events, kasr), for verdict checks
     poses: list[PoseFrame]       # detected poses, for downstream analysis
+    #: the verdict the kiosk gives (score_trial with the trial's mat edges) and the one the exact
+    #: truth gives under the same default thresholds
+    verdict: str = ""
+    truth_verdict: str = ""
+    #: whether a true value lies within the scoring rules' borderline band of a threshold
+    truth_borderline: bool = False
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -50,6 +56,20 @@ class ClipRecord:
 def validation_params(n: int, seed: int = 0, fps: float = 60.0) -> list[SynthParams]:
     """The varied set: seeds ``seed*1000 + i``, normal trials only (no failure modes)."""
     return [sample_params(seed * 1000 + i, fps=fps) for i in range(n)]
+
+
+def truth_score(truth: dict[str, Any], thresholds: Any = None) -> Any:
+    """The :class:`kiosk.analysis.verdict.Score` the exact values give (what a perfect pose
+    model would make the kiosk say), with the default thresholds unless given."""
+    from kiosk.analysis import Thresholds
+    from kiosk.analysis.verdict import ScoreInput, score
+
+    legs = truth["legs"]
+    return score(ScoreInput(
+        valgus_displacement={s: legs[s]["fppa_peak"] - legs[s]["fppa_ic"] for s in ("left", "right")},
+        fppa_peak={s: legs[s]["fppa_peak"] for s in ("left", "right")},
+        static_fppa={s: legs[s]["static_fppa"] for s in ("left", "right")},
+        kasr_peak=truth["kasr_peak"], trunk_lean_peak_deg=None), thresholds or Thresholds())
 
 
 def _fppa_pair(joints: np.ndarray, side: str) -> float:
@@ -81,13 +101,14 @@ def clip_record(params: SynthParams, estimator: Any, *, track: bool = True, lead
     truth_j = np.stack([f.joints for f in frames])
     times = np.array([f.t for f in frames])
     poses = estimate_frames(estimator, (Frame(i, f.t, f.image) for i, f in enumerate(frames)), track=track)
-    if refiner is not None:
-        from kiosk.matcsv import MatEdge
-        from kiosk.pose.refine import images_from_list, score_trial
+    from kiosk.matcsv import MatEdge
+    from kiosk.pose.refine import images_from_list, score_trial
 
-        edges = [MatEdge(ev.initial_contact, True), MatEdge(ev.takeoff, False)]
-        _, poses, _ = score_trial(poses, edges, images=images_from_list([f.image for f in frames]), refiner=refiner,
-                                  frame_size=(params.width, params.height))
+    # The frames end just after take-off, so the mat gives contact and take-off only: the verdict
+    # does not depend on the second landing.
+    edges = [MatEdge(ev.initial_contact, True), MatEdge(ev.takeoff, False)]
+    result, poses, _ = score_trial(poses, edges, images=images_from_list([f.image for f in frames]), refiner=refiner,
+                                   frame_size=(params.width, params.height))
     poses = consistent_side_frames(poses)  # as the analysis does (kiosk.analysis.series.from_frames)
     det = np.stack([p.keypoints[:, :2] for p in poses]).astype(np.float64)
     pelvis = renderer.scene.motion.evaluate(times)["pelvis"]
@@ -113,8 +134,10 @@ def clip_record(params: SynthParams, estimator: Any, *, track: bool = True, lead
 
     summary = compute_truth(renderer.scene, np.zeros(0))
     truth = {"legs": summary.legs, "events": summary.events, "kasr_ic": summary.kasr_ic, "kasr_peak": summary.kasr_peak}
+    ts = truth_score(truth)
     return ClipRecord(params.seed, params.to_json(), len(frames), errors, fppa, (k(truth_j[i_ic]), k(det[i_ic])),
-                      (k(truth_j[i_pk]), k(det[i_pk])), truth, poses)
+                      (k(truth_j[i_pk]), k(det[i_pk])), truth, poses, verdict=result.verdict,
+                      truth_verdict=ts.verdict, truth_borderline=ts.borderline)
 
 
 def run_validation(params_list: Iterable[SynthParams], estimator: Any,
@@ -153,6 +176,11 @@ def summarise(records: list[ClipRecord]) -> dict[str, Any]:
         out[f"fppa_{moment}"] = _angle_stats([r.fppa[s][moment] for r in records for s in ("left", "right")])
     out["kasr_ic"] = _angle_stats([r.kasr_ic for r in records])
     out["kasr_peak"] = _angle_stats([r.kasr_peak for r in records])
+    wrong = [r for r in records if r.verdict != r.truth_verdict]
+    out["verdict"] = {"agree": len(records) - len(wrong), "n": len(records),
+                      "retake": sum(r.verdict == "RETAKE" for r in records),
+                      "borderline_misses": sum(r.truth_borderline for r in wrong),
+                      "disagree_seeds": [r.seed for r in wrong]}
     return out
 
 
@@ -169,6 +197,14 @@ def markdown_section(summary: dict[str, Any], command: str, model: str, fps: flo
     if refine != "none":
         mode += f", decisive frames re-run with {refine}"
     mode += ", left/right made consistent"
+    v = summary.get("verdict")
+    verdict_line = ""
+    if v:
+        wrong = v["n"] - v["agree"]
+        verdict_line = (f"\nVerdict (PASS / FLAG / RETAKE, default thresholds, mat edges) equal to the one the exact "
+                        f"values give: {v['agree']}/{v['n']} ({v['agree'] / max(v['n'], 1):.0%}); {v['retake']} RETAKE; "
+                        f"of the {wrong} disagreements, {v['borderline_misses']} have a true value within the "
+                        f"borderline band of a threshold.\n")
     ok_kp = kp["all"]["median"] <= 3.0
     ok_fppa = summary["fppa_ic"]["rms"] <= 3.0 and summary["fppa_peak"]["rms"] <= 3.0
     return f"""## Synthetic athlete
@@ -194,7 +230,7 @@ Angles from detected vs true joints (detected minus true; FPPA per leg, KASR per
 {ang('fppa_peak')}
 {ang('kasr_ic', fmt='.3f')}
 {ang('kasr_peak', fmt='.3f')}
-
+{verdict_line}
 Acceptance (median keypoint error <= 3% of body height; FPPA RMS <= 3 deg at IC and at peak):
 keypoints {'met' if ok_kp else 'NOT met'}, FPPA {'met' if ok_fppa else 'NOT met'}.
 {SECTION_END}
