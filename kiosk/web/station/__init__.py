@@ -278,7 +278,10 @@ def _nocache(resp: Response) -> Response:
 def healthz() -> Response:
     """Liveness for systemd/ops: runtime state and fault kind only, no names, no results."""
     rt = current_app.extensions.get("station_runtime")
-    body: dict[str, Any] = {"status": "ok", "uptime_s": round(time.monotonic() - _STARTED, 1)}
+    from kiosk import __version__
+
+    # The version lets `setup.sh update` confirm the new release is the one answering.
+    body: dict[str, Any] = {"status": "ok", "version": __version__, "uptime_s": round(time.monotonic() - _STARTED, 1)}
     if rt is not None:
         try:
             snap = rt.snapshot()
