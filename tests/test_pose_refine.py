@@ -107,3 +107,34 @@ def test_a_collapsed_pair_keeps_the_first_pass() -> None:
     for knee in ("left_knee", "right_knee"):
         np.testing.assert_array_equal(out[40].keypoints[KP[knee]], first[40].keypoints[KP[knee]])
     assert out[40].keypoints[KP["left_hip"], 0] != first[40].keypoints[KP["left_hip"], 0]
+
+
+def test_the_second_pass_keeps_the_first_pass_standing_window() -> None:
+    """Refined standing frames are a few spread frames from another model; the standing window
+    (the static baseline) is the one the tracker's own series showed."""
+    j = Jump()
+    first = frames(j)
+    plain = analyze_trial(first, mat(j))
+    assert plain.events.standing is not None
+
+    class Offset(TruthEstimator):  # a second model that sits a few pixels lower everywhere
+        def infer_region(self, image: np.ndarray, region: CropRegion) -> np.ndarray:
+            kp = super().infer_region(image, region)
+            kp[:, 1] += 5.0
+            return kp
+
+    result, _, ref = score_trial(first, mat(j), images=images_from_list(time_images(first)), refiner=Offset(j))
+    assert ref is not None and result.events.standing == plain.events.standing
+    assert result.metrics.left.static_fppa == pytest.approx(j.static["left"], abs=0.5)
+
+
+def test_analyze_trial_uses_a_given_standing_window() -> None:
+    j = Jump(static={"left": 1.0, "right": 1.0})
+    poses = frames(j)
+    found = analyze_trial(poses, mat(j)).events.standing
+    assert found is not None and found[1] - found[0] > 20
+    # a window over the first frames only: the static baseline comes from there, not from a search
+    given = (found[0], found[0] + 10)
+    result = analyze_trial(poses, mat(j), standing=given)
+    assert result.events.standing == given
+    assert result.quality["standing_frames"] == 10

@@ -45,6 +45,8 @@ TAKEOFF_FLOOR_SPAN_S = 0.04
 RISE_GAP_S = 0.045
 #: Standing still: hips and ankles slower than this many leg lengths per second.
 STILL_SPEED = 0.25
+#: ... measured over +-this many seconds.
+STILL_HALF_SPAN_S = 0.1
 
 
 @dataclass(frozen=True)
@@ -272,10 +274,12 @@ def standing_window(t: np.ndarray, xy: np.ndarray, ic: float, scale: float) -> t
     hip = (xy[:, LEFT_HIP] + xy[:, RIGHT_HIP]) / 2
     ank = (xy[:, LEFT_ANKLE] + xy[:, RIGHT_ANKLE]) / 2
     n = pre[-1] + 1
-    # Speed over a ~0.1 s baseline, so a few pixels of keypoint jitter do not read as motion.
+    # Speed over a ~0.2 s baseline, so a few pixels of keypoint jitter do not read as motion
+    # (over 0.1 s, Lightning's jitter at 120 fps flickered across the limit every few frames and
+    # broke the still run in 6 of 60 synthetic trials).
     speed = np.zeros(n)
-    lo = np.searchsorted(t, t[:n] - 0.05)
-    hi = np.minimum(np.searchsorted(t, t[:n] + 0.05), n - 1)
+    lo = np.searchsorted(t, t[:n] - STILL_HALF_SPAN_S)
+    hi = np.minimum(np.searchsorted(t, t[:n] + STILL_HALF_SPAN_S), n - 1)
     span = np.maximum(t[hi] - t[lo], 1e-9)
     for p in (hip, ank):
         v = np.hypot(*((p[hi] - p[lo]) / span[:, None]).T)

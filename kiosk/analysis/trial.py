@@ -8,6 +8,7 @@ reported (the coach may want to see them) but no rule is applied to them.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import numpy as np
@@ -43,20 +44,25 @@ def analyze_trial(
     frame_size: tuple[int, int] | None = None,
     min_score: float = 0.3,
     source_fps: float | None = None,
+    standing: tuple[int, int] | None = None,
 ) -> TrialResult:
     """Score one trial. ``mat_edges`` None means no mat (video-only events); an empty list means a
     mat that never closed. ``frame_size`` is (width, height) of the source images, used to notice
     feet at the image edge. ``source_fps`` is the camera's frame rate when ``frames`` are only
     some of its frames (the station's frame plan): the frame interval, the camera gate and the
     line before contact then follow the camera, not the plan; None infers it from the median
-    interval, right for a clip analysed frame by frame. Raises AnalysisError only for unusable
-    input (too few frames, times not increasing); everything an athlete can fix is a RETAKE."""
+    interval, right for a clip analysed frame by frame. ``standing`` is a standing window (frame
+    slice) already found on these frames by an earlier pass, used instead of searching again.
+    Raises AnalysisError only for unusable input (too few frames, times not increasing);
+    everything an athlete can fix is a RETAKE."""
     if source_fps is not None and not (np.isfinite(source_fps) and source_fps > 0):
         raise AnalysisError(f"source_fps must be a positive frame rate, got {source_fps}")
     dt = 1.0 / source_fps if source_fps is not None else None
     raw = ser.from_frames(frames, min_score)
     cleaned = ser.clean(raw, thresholds.max_gap_s, dt)
     ev = detect_events(cleaned.t, cleaned.xy, mat_edges, dt)
+    if standing is not None:
+        ev = dataclasses.replace(ev, standing=standing)
     cuts = [ev.initial_contact_s, ev.takeoff_s, ev.second_landing_s]
     smooth = ser.smooth_segments(cleaned.t, cleaned.xy, [c for c in cuts if c is not None], dt=dt)
     metrics = compute_metrics(cleaned.t, smooth, raw.index, ev, dt)
