@@ -1,15 +1,23 @@
-"""Soak: many accelerated trials through the whole station app, then memory, fds and storage.
+"""Soak: many accelerated trials through the whole demo app with real MoveNet, then memory, fds
+and storage.
 
-The Flask app (station blueprint, as the touchscreen drives it: check-in, Start, state polls)
-runs with the real StationRuntime, StationRecorder and a SQLite store in a temporary folder.
-The camera replays a short 160x120 clip with its mat.csv on a simulated mat, both on a clock
-that runs ``--speed`` times faster than real time, so one trial takes a fraction of a second.
-Pose comes from a frame-reading estimator (keypoints follow the clip's own frames) instead of
-MoveNet, to keep it fast; the landing analysis (``analyze_trial``) and the recorder's drawing,
-H.264 encoding and SQLite writes run for real on every trial.
+What runs is ``jumpkiosk demo``: the demo config from ``kiosk.commands.serve.prepare_demo``
+(the synthetic athlete's demo clips, rendered into the state folder, replayed in turn with each
+clip's mat.csv on the simulated mat), the Flask app driven as the touchscreen drives it
+(check-in, Start, state reads, the result screen's freeze-frame), the StationRuntime with its
+budgeted frame plan posing with real MoveNet Lightning and refining the decisive frames with
+Thunder (the configured ``[pose]`` models), the real scoring, and the StationRecorder drawing,
+H.264-encoding and writing every trial into SQLite.
 
-Reports RSS growth after a warm-up, the open file-descriptor count, and that every trial was
-stored with its media. Usage::
+Only time is changed: camera, mat and runtime share a clock running ``--speed`` times faster
+than real time. Model invocations still take real time, so the runtime is told the measured
+invoke time multiplied by the speed (``invoke_s``): its frame plan and verdict deadline then
+see what a station whose pose is ``speed`` times slower would see (4x on this class of x86
+box is about a Pi 5's Lightning time), and the number of poses per trial stays realistic.
+
+Reports RSS growth after a warm-up, the open file-descriptor count, the verdict mix per demo
+clip, poses per trial, and that every trial was stored with its media and with the verdict the
+screen showed. Usage::
 
     python bench/soak.py --trials 500
 """
@@ -17,25 +25,19 @@ stored with its media. Usage::
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
+import statistics
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-import numpy as np
-
-from kiosk.keypoints import NUM_KEYPOINTS
-from kiosk.matcsv import MatEdge, format_mat_csv
-from kiosk.media import VideoWriter
-from kiosk.pose.base import PoseEstimator
 from kiosk.station.mat import MatEvent, SimulatedMat
-
-FPS = 120
-W, H = 160, 120
-EDGES = [MatEdge(0.60, True), MatEdge(0.90, False), MatEdge(1.35, True)]
 
 
 class FastClock:
@@ -76,35 +78,6 @@ class FastMat(SimulatedMat):
             self._emit([MatEvent(ev.t_ns, ev.pressed)])
 
 
-class StickEstimator(PoseEstimator):
-    """A frontal standing stick figure whose hips sink with the clip's frame number (read back
-    from the frame's bar), so the analysis sees real per-frame poses from the frames it gets."""
-
-    name = "stick"
-
-    def estimate(self, image: np.ndarray) -> np.ndarray:
-        k = int((image[H // 2, :, 0] > 100).sum())
-        sink = 12.0 * np.sin(min(1.0, max(0.0, (k - 70) / 40)) * np.pi)  # a dip around the landing
-        kps = np.zeros((NUM_KEYPOINTS, 3), np.float32)
-        xy = {0: (80, 10), 1: (82, 8), 2: (78, 8), 3: (84, 9), 4: (76, 9), 5: (90, 25), 6: (70, 25), 7: (94, 40),
-              8: (66, 40), 9: (95, 52), 10: (65, 52), 11: (86, 55 + sink), 12: (74, 55 + sink),
-              13: (87, 80 + sink / 2), 14: (73, 80 + sink / 2), 15: (88, 105), 16: (72, 105)}
-        for j, (x, y) in xy.items():
-            kps[j] = (x, y, 0.9)
-        return kps
-
-
-def make_clip(folder: Path) -> Path:
-    path = folder / "clip.mp4"
-    with VideoWriter(path, FPS, W, H, crf=18) as w:
-        for k in range(int(1.6 * FPS)):
-            img = np.full((H, W, 3), 50, np.uint8)
-            img[:, : 2 + k % 150] = 200
-            w.write(img)
-    (folder / "mat.csv").write_text(format_mat_csv(EDGES))
-    return path
-
-
 def rss_kb() -> int:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -116,14 +89,65 @@ def fd_count() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
-def run_soak(trials: int, *, speed: float = 4.0, warmup: int = 20, workdir: Path | None = None,
-             progress: bool = False) -> dict:
-    """Run ``trials`` trials through the app; returns the figures (see module docstring)."""
-    from kiosk.analysis.trial import analyze_trial
-    from kiosk.config import config_from_dict
+def measure_invoke_s(model: str, threads: int, image: Any, n: int = 12) -> float:
+    """Median real seconds of one MoveNet call (``track``, as the runtime poses) on ``image``."""
+    from kiosk.pose.movenet import create_estimator
+
+    est = create_estimator(model, threads)
+    try:
+        for _ in range(3):
+            est.track(image)
+        times = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            est.track(image)
+            times.append(time.perf_counter() - t0)
+    finally:
+        est.close()
+    return statistics.median(times)
+
+
+def build_runtime(cfg: Any, clock: FastClock, on_trial_done: Callable[[Any], None], invoke_s: float,
+                  refine_invoke_s: float | None) -> Any:
+    """The demo station as ``StationRuntime.from_config`` builds it (replay playlist camera,
+    simulated mat, configured pose/refine models, score_trial), on ``clock``; ``invoke_s`` and
+    ``refine_invoke_s`` are in that clock's seconds."""
+    from functools import partial
+
+    from kiosk.pose.movenet import create_estimator
+    from kiosk.pose.refine import score_trial
     from kiosk.station.camera import ReplayCamera
+    from kiosk.station.frameplan import Budget
     from kiosk.station.runtime import StationRuntime
     from kiosk.station.statemachine import Timing
+
+    cam_cfg, pose, m = cfg.camera, cfg.pose, cfg.mat
+    first, *more = [p for p in cam_cfg.replay_path.split(os.pathsep) if p]
+    camera = ReplayCamera(first, cam_cfg.width, cam_cfg.height, more=more, clock=clock, sleep=clock.sleep)
+    mat = FastMat(camera.mat_edges or [], clock)
+
+    def estimator():
+        return create_estimator(pose.model, pose.threads, min_score=pose.min_score)
+
+    def refiner():
+        return create_estimator(pose.refine_model, pose.threads, min_score=pose.min_score)
+
+    timing = Timing(countdown_s=m.countdown_s, drop_timeout_s=m.drop_timeout_s, stuck_s=m.stuck_s,
+                    video_capture_s=min(cam_cfg.ring_seconds, 4.0))
+    return StationRuntime(camera, mat, estimator, partial(score_trial, thresholds=cfg.scoring, min_score=pose.min_score),
+                          ring_seconds=cam_cfg.ring_seconds, timing=timing, trials_total=cfg.session.trials,
+                          max_attempts=cfg.session.max_attempts, preview_estimator_factory=estimator,
+                          min_score=pose.min_score, on_trial_done=on_trial_done, clock=clock,
+                          refiner_factory=refiner if pose.refine_model != "none" else None,
+                          budget=Budget(target_s=1.0), invoke_s=invoke_s, refine_invoke_s=refine_invoke_s)
+
+
+def run_soak(trials: int, *, speed: float = 4.0, warmup: int = 20, workdir: Path | None = None,
+             threads: int = 2, progress: bool = False) -> dict:
+    """Run ``trials`` trials through the demo app; returns the figures (see module docstring)."""
+    from kiosk.commands.serve import prepare_demo
+    from kiosk.config import config_from_dict
+    from kiosk.media import open_source
     from kiosk.store import Store
     from kiosk.web import create_app
     from kiosk.web.station.recorder import StationRecorder
@@ -131,22 +155,26 @@ def run_soak(trials: int, *, speed: float = 4.0, warmup: int = 20, workdir: Path
     tmp = tempfile.TemporaryDirectory() if workdir is None else None
     root = Path(tmp.name) if tmp is not None else workdir
     assert root is not None
-    clip_dir = root / "clip"
-    clip_dir.mkdir(parents=True, exist_ok=True)
-    clip = make_clip(clip_dir)
-    cfg = config_from_dict({"station": {"state_dir": str(root / "state"), "name": "Soak"},
-                            "web": {"secret_key": "s" * 40}, "session": {"trials": 3, "max_attempts": 6},
-                            "store": {"min_free_mb": 10}})
+    base = config_from_dict({"station": {"state_dir": str(root / "state"), "name": "Soak"},
+                             "web": {"secret_key": "s" * 40}, "session": {"trials": 3, "max_attempts": 6},
+                             "store": {"min_free_mb": 10}, "pose": {"threads": threads},
+                             "mat": {"countdown_s": 1.0}})
+    cfg, _howto = prepare_demo(base)  # renders the demo clips into <state>/demo on first use
+    clips = [Path(p).parent.name for p in cfg.camera.replay_path.split(os.pathsep) if p]
     store = Store.for_config(cfg)
     store.migrate()
+    cfg = store.effective_config(cfg)
     aid = store.add_athlete("Soak Athlete", sex="female")
+
+    _info, frames = open_source(cfg.camera.replay_path.split(os.pathsep)[0])
+    standing = next(iter(frames)).image  # the athlete on the box: what the runtime poses most
+    getattr(frames, "close", lambda: None)()
+    invoke = measure_invoke_s(cfg.pose.model, threads, standing)
+    refine = measure_invoke_s(cfg.pose.refine_model, threads, standing) if cfg.pose.refine_model != "none" else None
+
     clock = FastClock(speed)
-    cam = ReplayCamera(clip, W, H, clock=clock, sleep=clock.sleep)
-    mat = FastMat(cam.mat_edges, clock)
-    recorder = StationRecorder(store, store.effective_config(cfg))
-    rt = StationRuntime(cam, mat, StickEstimator, lambda poses, edges, **kw: analyze_trial(poses, edges, **kw),
-                        timing=Timing(countdown_s=0.3), on_trial_done=recorder.on_trial_done, clock=clock,
-                        preview_fps=5.0)
+    recorder = StationRecorder(store, cfg)
+    rt = build_runtime(cfg, clock, recorder.on_trial_done, invoke * speed, refine * speed if refine else None)
     recorder.attach(rt)
     app = create_app(cfg, rt, store=store)
     app.extensions["station_recorder"] = recorder
@@ -169,8 +197,13 @@ def run_soak(trials: int, *, speed: float = 4.0, warmup: int = 20, workdir: Path
             snap = rt.wait_for_change(snap["seq"], timeout=0.5)
         return snap
 
-    verdicts: dict[str, int] = {}
+    shown: list[str] = []                      # the verdict on screen, trial by trial
+    by_clip: dict[str, dict[str, int]] = {}    # demo clip -> verdict -> count
     aborted: list[str] = []   # attempts that ended in ready without a result (the prompt says why)
+    refused: list[str] = []   # Start taps the station refused (their prompts)
+    invocations: list[int] = []
+    skipped = 0
+    freeze_missing = 0
     rss: list[int] = []
     fds: list[int] = []
     t_start = time.monotonic()
@@ -185,9 +218,19 @@ def run_soak(trials: int, *, speed: float = 4.0, warmup: int = 20, workdir: Path
             wait_state(lambda s: s["state"] in ("ready", "result") and not s["mat_pressed"], 30)
             before = len(rt.sm.history)
             post("/station/start")
+            snap = rt.snapshot()
+            if snap["state"] in ("ready", "result"):
+                # Start refused (the prompt says why, e.g. the visible check missed the feet for
+                # a moment when the next athlete appeared): tap again once the screen changes,
+                # as a visitor would.
+                refused.append(snap["prompt"])
+                if len(refused) > max(10, trials // 5):
+                    raise RuntimeError(f"Start refused too often: {refused[-3:]}")
+                rt.wait_for_change(snap["seq"], timeout=2.0)
+                continue
             # done: a result, a fault, or back in ready after the trial began (an aborted attempt)
-            snap = wait_state(lambda s, before=before: s["state"] in ("result", "fault") or (
-                s["state"] == "ready" and len(rt.sm.history) > before + 1), 60)
+            snap = wait_state(lambda s, before=before: len(rt.sm.history) > before + 1 and (
+                s["state"] in ("result", "fault", "ready")), 60)
             if snap["state"] == "ready":
                 aborted.append(snap["prompt"])
                 if len(aborted) > max(5, trials // 20):
@@ -196,25 +239,46 @@ def run_soak(trials: int, *, speed: float = 4.0, warmup: int = 20, workdir: Path
             if snap["state"] == "fault":
                 raise RuntimeError(f"fault during trial {i + 1}: {snap['fault']}")
             view = client.get("/station/state").get_json()  # the UI's read path, with the view model
-            verdicts[view["result"]["verdict"]] = verdicts.get(view["result"]["verdict"], 0) + 1
+            verdict = view["result"]["verdict"]
+            shown.append(verdict)
+            clip = clips[(rt.camera.plays - 1) % len(clips)]
+            by_clip.setdefault(clip, {}).setdefault(verdict, 0)
+            by_clip[clip][verdict] += 1
+            if verdict != "RETAKE":  # the result screen's freeze-frame, as the browser loads it
+                r = client.get(f"/station/result/{snap['attempts']}/freeze.jpg")
+                freeze_missing += r.status_code != 200 or not r.data.startswith(b"\xff\xd8")
+            record = rt.last_record
+            invocations.append(int(record.timings.get("invocations", 0)) if record else 0)
+            skipped += int(record.timings.get("fine_skipped", 0)) if record else 0
             recorder.flush(30.0)  # the disk keeps up: each trial's media is written before the next
             if i + 1 >= warmup:  # i counts the trials done before this one
                 rss.append(rss_kb())
                 fds.append(fd_count())
             i += 1
-            if progress and i % 50 == 0:
-                print(f"  {i} trials, RSS {rss_kb() / 1024:.1f} MB, fds {fd_count()}", file=sys.stderr, flush=True)
+            if progress and i % 25 == 0:
+                print(f"  {i} trials, {time.monotonic() - t_start:.0f} s, RSS {rss_kb() / 1024:.1f} MB, "
+                      f"fds {fd_count()}, {by_clip}", file=sys.stderr, flush=True)
     finally:
         rt.close()
         recorder.close()
     elapsed = time.monotonic() - t_start
-    n_rows = int(store.query("SELECT COUNT(*) AS n FROM trials")[0]["n"])
-    media = [p for p in (store.root / "media").rglob("*") if p.is_file()]
-    replay_files = sum(1 for p in media if p.name.endswith("replay.mp4"))
+    rows = store.query("SELECT t.verdict, t.media FROM trials t JOIN sessions s ON s.id = t.session_id "
+                       "WHERE s.athlete_id = ? ORDER BY t.id", (aid,))
+    stored = [str(r["verdict"]) for r in rows]
+    media_root = store.root / "media"
+    with_media = 0
+    for r in rows:
+        files = json.loads(r["media"] or "{}")
+        with_media += all(name in files and (media_root / files[name]).is_file() for name in ("replay.mp4", "peak.jpg"))
     store.close()
     out = {
-        "trials": trials, "speed": speed, "elapsed_s": round(elapsed, 1), "verdicts": verdicts,
-        "rows": n_rows, "aborted": aborted, "replay_files": replay_files, "media_files": len(media),
+        "trials": trials, "speed": speed, "elapsed_s": round(elapsed, 1), "clips": clips, "by_clip": by_clip,
+        "shown": shown, "stored": stored, "rows": len(rows), "with_media": with_media, "aborted": aborted, "refused": refused,
+        "freeze_missing": freeze_missing, "invoke_ms": round(1e3 * invoke, 1),
+        "refine_invoke_ms": round(1e3 * refine, 1) if refine else None,
+        "invocations_median": statistics.median(invocations) if invocations else None,
+        "invocations_range": (min(invocations), max(invocations)) if invocations else None,
+        "fine_skipped": skipped,
         "rss_warm_kb": rss[0] if rss else None, "rss_end_kb": rss[-1] if rss else None,
         "rss_growth_pct": round(100.0 * (rss[-1] - rss[0]) / rss[0], 1) if rss else None,
         "fds_warm": fds[0] if fds else None, "fds_end": fds[-1] if fds else None,
@@ -230,17 +294,26 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--trials", type=int, default=500)
     ap.add_argument("--speed", type=float, default=4.0, help="clock speed-up of camera, mat and runtime")
     ap.add_argument("--warmup", type=int, default=20, help="trials before the RSS/fd baseline")
+    ap.add_argument("--threads", type=int, default=2, help="MoveNet interpreter threads")
+    ap.add_argument("--workdir", type=Path, help="state folder to use and keep (default: a temporary one)")
     args = ap.parse_args(argv)
-    r = run_soak(args.trials, speed=args.speed, warmup=args.warmup, progress=True)
-    print(f"soak: {r['trials']} trials in {r['elapsed_s']} s ({r['speed']:g}x clock), verdicts {r['verdicts']}")
+    r = run_soak(args.trials, speed=args.speed, warmup=args.warmup, workdir=args.workdir, threads=args.threads,
+                 progress=True)
+    print(f"soak: {r['trials']} trials in {r['elapsed_s']} s ({r['speed']:g}x clock), demo clips {r['clips']}")
+    for clip, counts in r["by_clip"].items():
+        print(f"  {clip}: {counts}")
+    print(f"  MoveNet {r['invoke_ms']} ms/pose (refine {r['refine_invoke_ms']} ms) real; poses per trial median "
+          f"{r['invocations_median']}, range {r['invocations_range']}; fine frames cut by the deadline {r['fine_skipped']}")
     print(f"  aborted attempts (retried, nothing stored): {len(r['aborted'])} {sorted(set(r['aborted']))}")
-    print(f"  stored: {r['rows']} trial rows, {r['replay_files']} replay.mp4, {r['media_files']} media files")
+    print(f"  Start taps refused (tapped again): {len(r['refused'])} {sorted(set(r['refused']))}")
+    print(f"  stored: {r['rows']} trial rows, {r['with_media']} with replay.mp4 + peak.jpg; stored verdicts "
+          f"{'equal' if r['stored'] == r['shown'] else 'DIFFER from'} the screen's; freeze-frames missing {r['freeze_missing']}")
     print(f"  RSS after {args.warmup} warm-up trials {r['rss_warm_kb'] / 1024:.1f} MB -> end {r['rss_end_kb'] / 1024:.1f} MB "
           f"({r['rss_growth_pct']:+.1f}%)")
     print(f"  open fds {r['fds_warm']} -> {r['fds_end']}; threads at end {r['threads_end']}; "
           f"ring dropped frames {r['dropped_frames']}")
-    ok = (r["rows"] == r["trials"] and r["replay_files"] == r["trials"] and r["rss_growth_pct"] < 10.0
-          and r["fds_end"] <= r["fds_warm"])
+    ok = (r["rows"] == r["trials"] and r["with_media"] == r["trials"] and r["stored"] == r["shown"]
+          and r["rss_growth_pct"] < 10.0 and r["fds_end"] <= r["fds_warm"] and r["freeze_missing"] == 0)
     print("  PASS" if ok else "  FAIL")
     return 0 if ok else 1
 
