@@ -27,14 +27,16 @@ METRICS = ("fppa_ic", "fppa_peak", "fppa_peak_flexion", "static_fppa")
 
 
 def reference(clip: Path, mat_csv: Path, threads: int) -> tuple[object, int]:
-    """Every frame from the clip's start to take-off + 20 ms, tracked; (result, frames from contact)."""
+    """Every frame from the clip's start to take-off + 20 ms, tracked, then scored as
+    ``jumpkiosk analyze`` does (``score_trial`` with the tracker: the landing window re-posed on
+    the landing square); (result, frames from contact)."""
     import pickle
 
-    from kiosk.analysis.trial import analyze_trial
     from kiosk.keypoints import PoseFrame
     from kiosk.matcsv import read_mat_csv
     from kiosk.media import open_source
     from kiosk.pose.movenet import create_estimator
+    from kiosk.pose.refine import images_from_source, score_trial
 
     edges = read_mat_csv(mat_csv)
     ic = next(e.t for e in edges if e.pressed)
@@ -53,7 +55,12 @@ def reference(clip: Path, mat_csv: Path, threads: int) -> tuple[object, int]:
         est.close()
         cache.write_bytes(pickle.dumps(poses))
     n = sum(p.t >= ic - 0.06 for p in poses)
-    return analyze_trial(poses, edges, frame_size=(640, 480)), n
+    est = create_estimator("lightning", threads)
+    try:
+        res, _, _ = score_trial(poses, edges, images=images_from_source(str(clip)), tracker=est, frame_size=(640, 480))
+    finally:
+        est.close()
+    return res, n
 
 
 def station(clip: Path, threads: int, invoke_ms: float | None) -> tuple[object, dict]:

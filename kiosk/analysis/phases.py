@@ -43,6 +43,8 @@ FLOOR_SPAN_S = 0.08
 RISE_FIT_SPAN_S = 0.15
 TAKEOFF_FLOOR_SPAN_S = 0.04
 RISE_GAP_S = 0.045
+#: Peak flexion: the parabola through the hip height spans this long each side of the lowest sample.
+PEAK_FIT_S = 0.04
 #: Standing still: hips and ankles slower than this many leg lengths per second.
 STILL_SPEED = 0.25
 #: ... measured over +-this many seconds.
@@ -246,18 +248,29 @@ def _takeoff(t: np.ndarray, ankle_y: np.ndarray, floor: float, scale: float, aft
 
 
 def peak_flexion(t: np.ndarray, hip_y: np.ndarray, start: float, stop: float) -> float | None:
-    """Time of the lowest hips in [start, stop], parabola-refined between frames."""
+    """Time of the lowest hips in [start, stop]: the vertex of a parabola fitted (least squares,
+    on the samples' real times) to the hip height within ``PEAK_FIT_S`` of the lowest sample,
+    widened to take at least the nearest sample on each side.
+
+    Frame by frame that averages ~10 samples of jitter around the bottom. A station's frame plan
+    samples the contact sparsely (every 100 ms on a Pi 4) and poses densely only around where this
+    says the bottom is, so it must be found between samples: the lowest sample alone can sit next
+    to contact while the real bottom is 50 ms later. The vertex stays inside the fitted span.
+    """
     sel = np.flatnonzero((t >= start) & (t <= stop) & np.isfinite(hip_y))
     if len(sel) == 0:
         return None
     k = int(sel[np.argmax(hip_y[sel])])
-    if 0 < k < len(t) - 1 and k - 1 in sel and k + 1 in sel:
-        # A parabola through the three samples on their real times (a frame plan samples unevenly).
-        tt = t[k - 1:k + 2] - t[k]
-        a, b, _ = np.polyfit(tt, hip_y[k - 1:k + 2], 2)
+    before, after = sel[sel < k], sel[sel > k]
+    if len(before) and len(after):
+        lo = min(t[k] - PEAK_FIT_S, float(t[before[-1]]))
+        hi = max(t[k] + PEAK_FIT_S, float(t[after[0]]))
+        near = sel[(t[sel] >= lo - 1e-9) & (t[sel] <= hi + 1e-9)]
+        tt = t[near] - t[k]
+        a, b, _ = np.polyfit(tt, hip_y[near], 2)
         if a < 0:
             off = -b / (2 * a)
-            if tt[0] <= off <= tt[2]:
+            if tt[0] <= off <= tt[-1]:
                 return float(np.clip(t[k] + off, start, stop))
     return float(t[k])
 

@@ -121,8 +121,12 @@ def fill_short_gaps(t: np.ndarray, xy: np.ndarray, max_gap_s: float, dt: float |
     interval, so one dropped frame is always bridged and long gaps (an occlusion) stay missing:
     guessing through those would invent the very knee motion we measure. ``dt`` is the camera's
     frame interval when known (a sparse frame plan is not a slow camera); else the median interval.
+    With ``dt`` given, a gap is measured in the camera frames that were looked at and did not show
+    the joint (the missing samples): a joint missing in one frame of a sparse plan was unseen for
+    one camera frame, not for the plan's whole stride.
     """
     out = xy.copy()
+    camera = dt is not None
     dt = median_dt(t) if dt is None else dt
     limit = max_gap_s + dt * 1.01
     flat = out.reshape(len(t), -1)
@@ -133,7 +137,7 @@ def fill_short_gaps(t: np.ndarray, xy: np.ndarray, max_gap_s: float, dt: float |
             continue
         idx = np.flatnonzero(ok)
         for a, b in zip(idx[:-1], idx[1:], strict=True):
-            if b - a > 1 and t[b] - t[a] <= limit:
+            if b - a > 1 and (t[b] - t[a] <= limit or (camera and (b - a - 1) * dt <= max_gap_s * 1.0001)):
                 col[a + 1:b] = np.interp(t[a + 1:b], [t[a], t[b]], [col[a], col[b]])
     return flat.reshape(xy.shape)
 

@@ -217,11 +217,16 @@ def print_trials(args: argparse.Namespace, cfg, results: list) -> None:
     refine = cfg.pose.refine_model
     refiner = None if refine in ("none", args.model or cfg.pose.model) else create_estimator(
         refine, args.threads or cfg.pose.threads, min_score=cfg.pose.min_score)
+    # the landing window re-posed on one square, as the station poses it (kiosk.pose.landing)
+    tracker = None if args.no_track else create_estimator(args.model or cfg.pose.model, args.threads or cfg.pose.threads,
+                                                          min_score=cfg.pose.min_score)
     try:
         out = [score_trial(poses, edges, images=images_from_source(info.path) if info.kind == "video" else None,
-                           refiner=refiner, thresholds=cfg.scoring, sex=args.sex, frame_size=(info.width, info.height),
-                           min_score=cfg.pose.min_score)[0].to_json() for info, poses in results]
+                           refiner=refiner, tracker=tracker, thresholds=cfg.scoring, sex=args.sex,
+                           frame_size=(info.width, info.height), min_score=cfg.pose.min_score)[0].to_json()
+               for info, poses in results]
     finally:
-        if refiner is not None:
-            refiner.close()
+        for est in (refiner, tracker):
+            if est is not None:
+                est.close()
     print(json.dumps(out[0] if len(out) == 1 else out, indent=2))

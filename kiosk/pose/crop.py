@@ -40,6 +40,13 @@ LEG_TO_TORSO = 1.8
 LEG_TO_SHOULDERS = 2.3
 #: The square is never smaller than this fraction of the frame's long side.
 MIN_SIDE_FRACTION = 0.15
+#: Landing square: margin around the body at initial contact. At contact the legs are extended
+#: and the feet are on the floor, so the squat that follows only shrinks the body; the 60 ms of
+#: fall before contact lift it by ~10 cm (~6% of the body), well inside the margin.
+LANDING_MARGIN = 1.3
+#: Landing squares snap outward to this grid (pixels), so a keypoint moved by a pixel or two does
+#: not move the square: MoveNet moves a knee by 1-3 px when its crop moves by a few.
+LANDING_GRID = 8
 
 
 @dataclass(frozen=True)
@@ -131,6 +138,29 @@ def body_crop_region(
         return full_frame_region(width, height)
     side = max(int(np.ceil(2.0 * half)), 1)
     return CropRegion(int(np.floor(cx - side / 2.0)), int(np.floor(cy - side / 2.0)), side)
+
+
+def landing_region(keypoints: np.ndarray, width: int, height: int, *, min_score: float = 0.3,
+                   margin: float = LANDING_MARGIN, grid: int = LANDING_GRID) -> CropRegion:
+    """The one square every frame of a landing is posed on, from the pose at initial contact.
+
+    Why one square: MoveNet's knee and ankle move by 1-3 px when the crop moves by a few, which
+    is 1-3 deg of FPPA per frame. A crop chained from frame to frame (the tracker) depends on
+    which frames came before, so the station's sparse frame plan and a clip posed frame by frame
+    would read different angles off the same images. A square fixed for the landing depends only
+    on the contact frame; the athlete barely moves sideways in a drop jump, so it holds the whole
+    landing. Snapped outward to ``grid`` pixels so a pixel of jitter in the contact pose does not
+    move it. The whole frame when the torso is not seen.
+    """
+    region = body_crop_region(keypoints, width, height, min_score=min_score, margin=margin)
+    full = full_frame_region(width, height)
+    if region == full or grid <= 1:
+        return region
+    x0, y0 = (region.x0 // grid) * grid, (region.y0 // grid) * grid
+    side = -(-max(region.x1 - x0, region.y1 - y0) // grid) * grid
+    if side >= max(width, height):
+        return full
+    return CropRegion(x0, y0, side)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kiosk.keypoints import KP, PoseFrame
-from kiosk.pose.crop import body_crop_region
+from kiosk.pose.crop import CropRegion, body_crop_region
 
 #: Seconds re-run before initial contact: the FPPA at contact is read from a line through the
 #: last 50 ms of flight (:func:`kiosk.analysis.series.value_before`), plus one frame of slack.
@@ -75,6 +75,11 @@ def images_from_list(images: Sequence[np.ndarray]) -> ImagesFor:
     return lambda positions: {int(i): images[int(i)] for i in positions}
 
 
+def images_from_dict(images: Mapping[int, np.ndarray]) -> ImagesFor:
+    """An :data:`ImagesFor` over frames already fetched, by position (missing ones are left out)."""
+    return lambda positions: {int(i): images[int(i)] for i in positions if int(i) in images}
+
+
 def images_from_source(path: str) -> ImagesFor:
     """An :data:`ImagesFor` that decodes a clip once more, in one pass, keeping the requested
     frames (positions are decode order, as :func:`kiosk.pose.base.estimate_frames` saw them)."""
@@ -96,10 +101,10 @@ def images_from_source(path: str) -> ImagesFor:
 
 
 def refine_poses(poses: Sequence[PoseFrame], positions: Sequence[int], images: ImagesFor,
-                 estimator) -> list[PoseFrame]:
+                 estimator, regions: Mapping[int, CropRegion] | None = None) -> list[PoseFrame]:
     """``poses`` with the frames at ``positions`` re-estimated by ``estimator`` (a
     :class:`~kiosk.pose.movenet.MoveNetEstimator`), each on the square around its own first-pass
-    pose."""
+    pose, or on ``regions[position]`` where given (the landing square, :mod:`kiosk.pose.landing`)."""
     out = list(poses)
     got = images([int(i) for i in positions])
     for i in positions:
@@ -107,7 +112,8 @@ def refine_poses(poses: Sequence[PoseFrame], positions: Sequence[int], images: I
             continue
         img = got[int(i)]
         h, w = img.shape[:2]
-        region = body_crop_region(poses[i].keypoints, w, h, min_score=estimator.min_score, margin=estimator.crop_margin)
+        region = (regions or {}).get(int(i)) or body_crop_region(poses[i].keypoints, w, h, min_score=estimator.min_score,
+                                                                  margin=estimator.crop_margin)
         kps = np.asarray(estimator.infer_region(img, region), dtype=np.float32)
         # A joint the second model is unsure of but the first saw keeps the first one's answer:
         # Thunder's ankle scores dip on some shoes, and a dropped ankle is a RETAKE, not a refinement.
@@ -125,8 +131,14 @@ def refine_poses(poses: Sequence[PoseFrame], positions: Sequence[int], images: I
 
 
 def score_trial(poses: Sequence[PoseFrame], mat_edges, *, images: ImagesFor | None = None,
-                refiner=None, max_refined: int | None = None, **analyze_kwargs):
+                refiner=None, max_refined: int | None = None, tracker=None, landing: CropRegion | None = None,
+                **analyze_kwargs):
     """Score one trial; with ``refiner`` (and ``images``), re-run the decisive frames first.
+
+    ``tracker`` (the first-pass estimator, with ``images``): poses tracked frame by frame get
+    their decisive window re-posed on the landing square first (:mod:`kiosk.pose.landing`), as
+    the station poses it, so both read the same keypoints. ``landing``: that square when the
+    caller already posed the window on it (the station); the refiner uses it too.
 
     Returns ``(TrialResult, poses used, Refinement | None)``. The first pass finds the events
     (from the mat when given) on the tracked poses; the result is that of the second pass on the
@@ -138,14 +150,30 @@ def score_trial(poses: Sequence[PoseFrame], mat_edges, *, images: ImagesFor | No
     from kiosk.analysis import analyze_trial
 
     first = analyze_trial(poses, mat_edges, **analyze_kwargs)
-    if refiner is None or images is None:
-        return first, list(poses), None
     ev = first.events
     t = np.array([p.t for p in poses], dtype=np.float64)
+    if tracker is not None and hasattr(tracker, "infer_region") and images is not None and landing is None \
+            and ev.initial_contact_s is not None:
+        from kiosk.pose.landing import repose_landing, window_positions
+
+        # one decode for the window and the refiner's frames (a video is read once more, not twice)
+        want = set(window_positions(t, ev.initial_contact_s, ev.takeoff_s).tolist())
+        want |= set(refine_positions(t, ev.initial_contact_s, ev.takeoff_s, ev.standing).tolist())
+        got = dict(images(sorted(want)))
+        images = images_from_dict(got)
+        poses, landing = repose_landing(poses, got, tracker, ev.initial_contact_s, ev.takeoff_s)
+        first = analyze_trial(poses, mat_edges, **({"standing": ev.standing} | analyze_kwargs))
+    if refiner is None or images is None:
+        return first, list(poses), None
     positions = refine_positions(t, ev.initial_contact_s, ev.takeoff_s, ev.standing)
     if not len(positions) or (max_refined is not None and len(positions) > max_refined):
         return first, list(poses), None
-    merged = refine_poses(poses, positions, images, refiner)
+    regions = None
+    if landing is not None and ev.initial_contact_s is not None:
+        from kiosk.pose.landing import window_positions
+
+        regions = dict.fromkeys(window_positions(t, ev.initial_contact_s, ev.takeoff_s).tolist(), landing)
+    merged = refine_poses(poses, positions, images, refiner, regions)
     # The standing window stays the one the tracker's series showed: a few refined frames spread
     # over it step by the two models' few-pixel offset, which reads as motion and lost the
     # static baseline in 11 of 60 synthetic trials.

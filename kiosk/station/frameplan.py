@@ -13,9 +13,16 @@ and starts early enough that most of the work hides in the ~0.4 s contact and ~0
    last 50 ms before contact, and the video's own contact time (the mat cross-check) from the
    end of the fall: both need every frame, and those frames are already in the ring;
 3. **coarse**, as frames arrive: every ``stride``-th frame from contact to just after take-off;
-4. **fine**, once take-off is known: the poses so far locate peak knee flexion and each leg's
-   peak FPPA; every frame within ``peak_half`` of each is posed, so the values read there
-   (and the smoothing around them) see what posing every frame would.
+4. **fine**, once take-off is known: the poses so far locate peak knee flexion (a parabola
+   through the hip height, so sparse samples place it between them) and each leg's peak FPPA;
+   every frame within ``peak_half`` of each is posed, so the values read there (and the
+   smoothing around them) see what posing every frame would. The peaks are located once more
+   when those are in, and filled around again.
+
+The time budget may thin the plan but never below what the analysis needs to judge the camera
+rather than the plan: every frame around contact, and ``min_peak_half`` frames each side of
+peak flexion (:meth:`FramePlan.essential`). Those are posed past the deadline if need be (the
+runtime records how many): a late verdict beats a RETAKE the athlete did not cause.
 
 Every frame is analysed with the camera's real frame rate (``analyze_trial(source_fps=)``): a
 sparse plan is not a slow camera. :func:`choose_plan` picks the densest level whose expected
@@ -43,6 +50,7 @@ class FramePlan:
 
     stride: int = 1                 # coarse: every stride-th frame over the contact (1: every frame)
     peak_half: int = 7              # fine: frames each side of peak flexion and of each leg's peak FPPA
+    min_peak_half: int = 3          # frames each side of peak flexion posed even past the deadline
     ic_before_s: float = 0.06       # dense: every frame from this long before the contact edge
     ic_after_s: float = 0.02        # ... to this long after it
     takeoff_pad_s: float = 0.02     # coarse and fine posing runs to this long after take-off
@@ -140,6 +148,16 @@ class FramePlan:
                 out.append(v)
         return out
 
+    def essential(self, t_ns: np.ndarray, contact_ns: int, takeoff_ns: int | None, peak_ns: int | None) -> set[int]:
+        """The frames within ``min_peak_half`` of peak flexion: the least the analysis needs
+        there (the values at peak flexion, the visibility check on the frames around it, the
+        camera gate's peak time), so they are posed even when that makes the verdict late. A
+        slower verdict on a Pi 4 is better than a RETAKE the camera did not cause."""
+        if peak_ns is None:
+            return set()
+        return set(FramePlan(peak_half=self.min_peak_half, takeoff_pad_s=self.takeoff_pad_s)
+                   .fine_order(t_ns, contact_ns, takeoff_ns, [peak_ns]))
+
     # --- no mat ----------------------------------------------------------------------------------
     def video_mask(self, t_ns: np.ndarray) -> np.ndarray:
         """No mat, no contact edge: even sampling of the whole capture at ``video_fps``."""
@@ -199,7 +217,8 @@ def choose_plan(invoke_s: float, fps: float, budget: Budget, levels: Sequence[Fr
     chosen = None
     for lv in levels:
         plan = replace(base or FramePlan(), stride=max(1, round(lv.stride * scale)),
-                       peak_half=max(1, round(lv.peak_half * scale)))
+                       peak_half=max(1, round(lv.peak_half * scale)),
+                       min_peak_half=max(1, round((base or FramePlan()).min_peak_half * scale)))
         chosen = plan
         if plan.expected_invocations(fps) <= cap:
             return plan

@@ -32,6 +32,7 @@ from kiosk.keypoints import PoseFrame
 from kiosk.matcsv import MatEdge
 from kiosk.media import Frame
 from kiosk.pose.base import PoseEstimator
+from kiosk.pose.crop import CropRegion
 from kiosk.station.camera import Camera
 from kiosk.station.frameplan import Budget, FramePlan
 from kiosk.station.mat import Mat, MatEvent, events_to_edges
@@ -63,15 +64,16 @@ log = logging.getLogger(__name__)
 Analyzer = Callable[..., Any]
 
 
-def _takes(fn: Callable[..., Any], name: str) -> bool:
-    """Whether ``fn`` accepts keyword ``name`` (by name or through ``**kwargs``)."""
+def _takes(fn: Callable[..., Any], name: str, *, by_name: bool = False) -> bool:
+    """Whether ``fn`` accepts keyword ``name`` (by name, or also through ``**kwargs`` unless
+    ``by_name``: a wrapper forwarding ``**kwargs`` to ``analyze_trial`` takes no ``landing``)."""
     import inspect
 
     try:
         params = inspect.signature(fn).parameters.values()
     except (TypeError, ValueError):
         return False
-    return any(p.name == name or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+    return any(p.name == name or (not by_name and p.kind is inspect.Parameter.VAR_KEYWORD) for p in params)
 
 
 @dataclass
@@ -113,17 +115,13 @@ class _Trial:
     planned: int = 0
     skipped: int = 0                                       # fine frames the deadline cut
     invoke_s_at_contact: float = 0.0
+    landing: CropRegion | None = None                      # the one square the landing is posed on
+    over_budget: int = 0                                   # frames posed past the deadline (minimum density)
+    essential: set[int] = field(default_factory=set)       # fine frames never cut (around peak flexion)
 
 
 #: States in which the worker keeps posing a trial that has not landed yet.
 _POSING_STATES = (State.AWAITING_LANDING, State.CONTACT, State.FLIGHT, State.LANDED, State.ANALYSING)
-
-
-def _nearest(trial: _Trial, t: float) -> PoseFrame | None:
-    """The posed frame nearest in time to ``t`` (seconds on the trial's clock)."""
-    if not trial.poses:
-        return None
-    return min(trial.poses, key=lambda p: abs(p.t - t))
 
 
 class StationRuntime:
@@ -505,24 +503,30 @@ class StationRuntime:
                     return int(v)
         if takeoff is None or hi is None or not len(t) or not self.ring.wait_for_time(hi, 0.0):
             return None
-        if trial.fine is None:
-            trial.fine = plan.fine_order(t, contact, takeoff, self._locate(trial), trial.posed)
-            trial.planned = len(trial.poses) + len(trial.fine)
-        if not trial.fine and not trial.relocated:
+        if trial.fine is None or (not trial.fine and not trial.relocated):
             # The fine frames can move the peaks (a flat, noisy minimum of the hips sampled
-            # sparsely): locate once more and fill around where they are now, so the values
-            # and the visibility check at peak flexion read dense frames.
-            trial.relocated = True
-            trial.fine = plan.fine_order(t, contact, takeoff, self._locate(trial), trial.posed)
+            # sparsely): once they are in, locate once more and fill around where they are now,
+            # so the values and the visibility check at peak flexion read dense frames.
+            trial.relocated = trial.fine is not None
+            peaks = self._locate(trial)
+            trial.fine = plan.fine_order(t, contact, takeoff, peaks, trial.posed)
+            trial.essential |= plan.essential(t, contact, takeoff, peaks[0] if peaks else None)
             trial.planned = len(trial.poses) + len(trial.fine)
+        late = False
         if "landing" in times and trial.fine:
             # After the second landing the budget is a deadline: the fine frames are ranked most
-            # decisive first, so the ones cut are the ones that matter least.
+            # decisive first, so the ones cut are the ones that matter least; those the analysis
+            # cannot do without (around peak flexion) are posed late rather than cut.
             left = times["landing"] + int((self._target_s() - self.budget.score_s) * 1e9) - self._clock()
             n = max(int(left / 1e9 / max(self._invoke_s(), 1e-6)), 0)
-            trial.skipped += max(len(trial.fine) - n, 0)
-            del trial.fine[n:]
-        return trial.fine.pop(0) if trial.fine else None
+            kept = [v for v in trial.fine[n:] if v in trial.essential]
+            trial.skipped += len(trial.fine) - n - len(kept) if len(trial.fine) > n else 0
+            late = n == 0 and bool(kept)
+            trial.fine = trial.fine[:n] + kept
+        if not trial.fine:
+            return None
+        trial.over_budget += late
+        return trial.fine.pop(0)
 
     def _target_s(self) -> float:
         """Landing -> verdict target: the budget's, else DESIGN.md's by hardware class (a pose
@@ -553,11 +557,10 @@ class StationRuntime:
         trial.invoke_s_at_contact = invoke
 
     def _pose(self, trial: _Trial, estimator: PoseEstimator | None, t_ns: int) -> None:
-        """Pose one ring frame. From contact on, every frame is cropped around the pose of the
-        posed frame nearest in time (the previous one in a dense run posed in order, as a
-        tracker would; a coarse or fine neighbour otherwise), so no tracking state leaks across
-        the jump in time. With no posed frame within ``NEAR_S`` (the first frame of the fall: the
-        last standing pose is 30 cm higher) the whole frame is posed first, then its crop."""
+        """Pose one ring frame. From contact on, every frame is posed on the trial's landing
+        square (:mod:`kiosk.pose.landing`: fixed from the contact frame's whole-frame pose), so
+        a frame's keypoints depend on its own pixels, not on which frames the plan posed before
+        it, and ``score_trial`` re-posing a clip frame by frame reads the same ones."""
         got = self.ring.window(t_ns, t_ns)
         trial.posed.add(t_ns)
         if "contact" not in trial.times:
@@ -570,7 +573,14 @@ class StationRuntime:
             started = time.perf_counter()
             infer = getattr(estimator, "infer_region", None)
             if "contact" in trial.times and infer is not None:
-                kps, n = self._pose_near(trial, estimator, img, t)
+                from kiosk.pose.landing import pose_in_region
+
+                n = 0
+                if trial.landing is None:
+                    n += self._find_landing(trial, estimator)
+                assert trial.landing is not None
+                kps, k = pose_in_region(estimator, img, trial.landing)
+                n += k
             else:  # standing still on the box: the tracker's crop from the last standing frame
                 kps, n = np.asarray(estimator.track(img), dtype=np.float32), 1
             self._invoke_log.append((time.perf_counter() - started) / n)
@@ -590,32 +600,25 @@ class StationRuntime:
                 with self._lock:
                     self._publish()
 
-    def _pose_near(self, trial: _Trial, estimator: PoseEstimator, img: np.ndarray, t: float) -> tuple[np.ndarray, int]:
-        """Keypoints of one frame cropped around the nearest posed frame's pose (see
-        :meth:`_pose`), and the invocations that took."""
-        from kiosk.pose.crop import body_crop_region, full_frame_region, torso_seen
+    def _find_landing(self, trial: _Trial, estimator: PoseEstimator) -> int:
+        """Fix the trial's landing square from the camera frame nearest the mat's contact edge
+        (the earlier one on a tie, as :func:`kiosk.pose.landing.contact_position`); returns the
+        invocations it took (one, or none when that frame is gone: then the whole frame)."""
+        from kiosk.pose.crop import full_frame_region
+        from kiosk.pose.landing import find_landing_region
 
-        h, w = img.shape[:2]
-        min_score, margin = estimator.min_score, estimator.crop_margin  # type: ignore[attr-defined]
-        infer = estimator.infer_region  # type: ignore[attr-defined]
-        near = _nearest(trial, t)
-        n = 0
-        if near is None or abs(near.t - t) > NEAR_S:
-            seed = np.asarray(infer(img, full_frame_region(w, h)), dtype=np.float32)
-            n += 1
-            if not torso_seen(seed, min_score):
-                return seed, n
-            ref = seed
-        else:
-            ref = np.asarray(near.keypoints, dtype=np.float32)
-        region = body_crop_region(ref, w, h, min_score=min_score, margin=margin)
-        kps = np.asarray(infer(img, region), dtype=np.float32)
-        n += 1
-        if region != full_frame_region(w, h) and not torso_seen(kps, min_score):
-            # Lost inside the crop (as the tracker does): the whole frame, now.
-            kps = np.asarray(infer(img, full_frame_region(w, h)), dtype=np.float32)
-            n += 1
-        return kps, n
+        contact = trial.times["contact"]
+        period = int(1e9 / max(float(self.camera.fps), 1.0))
+        self.ring.wait_for_time(contact + period, timeout=CAMERA_SILENCE_S)
+        t = self._ring_times(contact - 2 * period, contact + 2 * period)
+        if len(t):
+            v = int(t[int(np.argmin(np.abs(t - contact)))])
+            got = self.ring.window(v, v)
+            if len(got):
+                trial.landing, _ = find_landing_region(estimator, got.images[0])
+                return 1
+        trial.landing = full_frame_region(self.camera.width, self.camera.height)
+        return 0
 
     def _pose_video(self, trial: _Trial, estimator: PoseEstimator | None) -> None:
         """No mat: the capture window at ``video_fps``, in time order with crop tracking."""
@@ -673,6 +676,8 @@ class StationRuntime:
         anchor = times.get("landing", times.get("end", 0))
         if "contact" in times and _takes(self.analyzer, "source_fps"):
             kwargs["source_fps"] = self._camera_fps(times["contact"] - int(0.5e9), anchor)
+        if trial.landing is not None and _takes(self.analyzer, "landing", by_name=True):
+            kwargs["landing"] = trial.landing  # the refiner poses the landing on it too
         if self.refiner_factory is not None:
             # Refine the decisive frames only if all of them fit before the deadline (Thunder is
             # ~3.2x Lightning: DESIGN.md's Pi 4 figures 594 / 186 ms).
@@ -703,6 +708,8 @@ class StationRuntime:
                                       "invocations_after_landing": after,
                                       "standing_frames": trial.baseline_count,
                                       "fine_skipped": trial.skipped,
+                                      # posed past the verdict deadline: the least the analysis needs
+                                      "over_budget_frames": trial.over_budget,
                                       "stride": plan.stride,
                                       "invoke_ms": round(1e3 * trial.invoke_s_at_contact, 1),
                                       "refined": len(refinement.positions) if refinement is not None else 0,
@@ -798,9 +805,6 @@ class StationRuntime:
 
 #: No camera frame for this long is a camera fault (and a trial waiting on frames gives up).
 CAMERA_SILENCE_S = 1.0
-#: From contact on, a frame is cropped around a posed frame at most this far away in time; else
-#: the whole frame is posed first (a landing moves the body ~15 cm in 50 ms).
-NEAR_S = 0.12
 #: A hole this long in a trial's capture makes the trial unusable.
 CAMERA_GAP_S = 0.25
 #: The visible check counts a joint as seen this much below the scoring threshold.

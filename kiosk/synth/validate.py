@@ -108,7 +108,7 @@ def clip_record(params: SynthParams, estimator: Any, *, track: bool = True, lead
     # does not depend on the second landing.
     edges = [MatEdge(ev.initial_contact, True), MatEdge(ev.takeoff, False)]
     result, poses, _ = score_trial(poses, edges, images=images_from_list([f.image for f in frames]), refiner=refiner,
-                                   frame_size=(params.width, params.height))
+                                   tracker=estimator if track else None, frame_size=(params.width, params.height))
     poses = consistent_side_frames(poses)  # as the analysis does (kiosk.analysis.series.from_frames)
     det = np.stack([p.keypoints[:, :2] for p in poses]).astype(np.float64)
     pelvis = renderer.scene.motion.evaluate(times)["pelvis"]
