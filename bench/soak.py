@@ -132,10 +132,14 @@ def build_runtime(cfg: Any, clock: FastClock, on_trial_done: Callable[[Any], Non
     def refiner():
         return create_estimator(pose.refine_model, pose.threads, min_score=pose.min_score)
 
+    # The ring holds ring_seconds of CLOCK time, i.e. 1/speed of it in real time; doubled, so an
+    # analysis delayed by other jobs on a shared box still finds its frames. (A worker that falls
+    # behind the whole ring waits forever in "analysing": see docs/OPERATIONS.md, Soak.)
+    ring_s = 2 * cam_cfg.ring_seconds
     timing = Timing(countdown_s=m.countdown_s, drop_timeout_s=m.drop_timeout_s, stuck_s=m.stuck_s,
                     video_capture_s=min(cam_cfg.ring_seconds, 4.0))
     return StationRuntime(camera, mat, estimator, partial(score_trial, thresholds=cfg.scoring, min_score=pose.min_score),
-                          ring_seconds=cam_cfg.ring_seconds, timing=timing, trials_total=cfg.session.trials,
+                          ring_seconds=ring_s, timing=timing, trials_total=cfg.session.trials,
                           max_attempts=cfg.session.max_attempts, preview_estimator_factory=estimator,
                           min_score=pose.min_score, on_trial_done=on_trial_done, clock=clock,
                           refiner_factory=refiner if pose.refine_model != "none" else None,
@@ -149,6 +153,7 @@ def run_soak(trials: int, *, speed: float = 4.0, warmup: int = 20, workdir: Path
     from kiosk.config import config_from_dict
     from kiosk.media import open_source
     from kiosk.store import Store
+    from kiosk.synth.validate import truth_score
     from kiosk.web import create_app
     from kiosk.web.station.recorder import StationRecorder
 
@@ -160,7 +165,10 @@ def run_soak(trials: int, *, speed: float = 4.0, warmup: int = 20, workdir: Path
                              "store": {"min_free_mb": 10}, "pose": {"threads": threads},
                              "mat": {"countdown_s": 1.0}})
     cfg, _howto = prepare_demo(base)  # renders the demo clips into <state>/demo on first use
-    clips = [Path(p).parent.name for p in cfg.camera.replay_path.split(os.pathsep) if p]
+    clip_dirs = [Path(p).parent for p in cfg.camera.replay_path.split(os.pathsep) if p]
+    clips = [d.name for d in clip_dirs]
+    # What a perfect pose model would make the kiosk say on each clip (from its exact joints).
+    truth = {d.name: truth_score(json.loads((d / "truth.json").read_text()), cfg.scoring).verdict for d in clip_dirs}
     store = Store.for_config(cfg)
     store.migrate()
     cfg = store.effective_config(cfg)
@@ -272,7 +280,7 @@ def run_soak(trials: int, *, speed: float = 4.0, warmup: int = 20, workdir: Path
         with_media += all(name in files and (media_root / files[name]).is_file() for name in ("replay.mp4", "peak.jpg"))
     store.close()
     out = {
-        "trials": trials, "speed": speed, "elapsed_s": round(elapsed, 1), "clips": clips, "by_clip": by_clip,
+        "trials": trials, "speed": speed, "elapsed_s": round(elapsed, 1), "clips": clips, "truth": truth, "by_clip": by_clip,
         "shown": shown, "stored": stored, "rows": len(rows), "with_media": with_media, "aborted": aborted, "refused": refused,
         "freeze_missing": freeze_missing, "invoke_ms": round(1e3 * invoke, 1),
         "refine_invoke_ms": round(1e3 * refine, 1) if refine else None,
@@ -301,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
                  progress=True)
     print(f"soak: {r['trials']} trials in {r['elapsed_s']} s ({r['speed']:g}x clock), demo clips {r['clips']}")
     for clip, counts in r["by_clip"].items():
-        print(f"  {clip}: {counts}")
+        print(f"  {clip}: {counts} (exact joints give {r['truth'][clip]})")
     print(f"  MoveNet {r['invoke_ms']} ms/pose (refine {r['refine_invoke_ms']} ms) real; poses per trial median "
           f"{r['invocations_median']}, range {r['invocations_range']}; fine frames cut by the deadline {r['fine_skipped']}")
     print(f"  aborted attempts (retried, nothing stored): {len(r['aborted'])} {sorted(set(r['aborted']))}")
