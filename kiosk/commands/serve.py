@@ -27,10 +27,8 @@ class ServeError(KioskError, OSError):
 
 
 #: The demo trials the replay camera plays in turn (folder names from kiosk.synth.demo.DEMO_TRIALS),
-#: so a visitor sees a PASS and a FLAG. demo-3-one-side is left out: MoveNet scores its standing
-#: athlete's knees and ankles 0.06-0.29 (median, Lightning with the crop tracker), so the
-#: station's visible check honestly refuses Start with "Step back: your feet are out of the picture".
-DEMO_CLIPS = ("demo-1-good", "demo-2-valgus")
+#: so a visitor's three jumps show a PASS, a FLAG on both knees and a FLAG on one knee.
+DEMO_CLIPS = ("demo-1-good", "demo-2-valgus", "demo-3-one-side")
 
 #: waitress worker threads: SSE streams (one per open station page) each hold one while open.
 THREADS = 12
