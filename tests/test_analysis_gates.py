@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from test_analysis_build import H, Jump, W, frames, mat
 
-from kiosk.analysis.gates import REASONS, Failure, facing_evidence, root_causes
+from kiosk.analysis.gates import REASONS, Failure, face_share, facing_evidence, root_causes
 from kiosk.analysis.trial import analyze_trial
 from kiosk.keypoints import KP, LOWER_LIMB
 from kiosk.matcsv import MatEdge
@@ -102,13 +102,62 @@ def test_turned_away_during_the_landing():
     retake(analyze_trial(frames(j, turn), mat(j)), "turned_away")
 
 
-def test_mirrored_or_backwards_athlete_is_turned_away():
+def _seen_from_behind(kp) -> None:
+    """What MoveNet returns for an athlete whose sides it reads from behind: every left/right
+    pair in its partner's place (the same as mirrored coordinates with the labels kept, since the
+    built body stands at the image centre)."""
+    for name in ("eye", "ear", "shoulder", "elbow", "wrist", "hip", "knee", "ankle"):
+        a, b = KP[f"left_{name}"], KP[f"right_{name}"]
+        kp[[a, b]] = kp[[b, a]]
+
+
+def test_whole_body_label_swap_with_a_frontal_face_is_relabelled_and_scored_on_the_right_legs():
+    """A mirrored camera cannot be told from keypoints (MoveNet labels a mirror image as a frontal
+    person), so the kiosk never mirrors; a whole-body swap with the face in view is the model's
+    labelling, and the valgus must land on the athlete's own right leg."""
+    j = Jump(valgus={"left": 2.0, "right": 14.0})
+    swapped = frames(j, lambda i, t, kp: _seen_from_behind(kp))
+    assert swapped[0].keypoints[KP["left_hip"], 0] < W / 2  # the labels really are swapped
+    r = analyze_trial(swapped, mat(j), frame_size=(W, H))
+    assert r.verdict == "FLAG", r.findings
+    assert r.quality["face_seen_share"] == 1.0
+    assert r.metrics.right.valgus_displacement == pytest.approx(14.0, abs=1.0)
+    assert r.metrics.left.valgus_displacement == pytest.approx(2.0, abs=1.0)
+    straight = analyze_trial(frames(j), mat(j), frame_size=(W, H))
+    assert r.metrics.right.fppa_peak == pytest.approx(straight.metrics.right.fppa_peak, abs=0.01)
+
+
+def test_athlete_facing_away_is_turned_away_by_the_face():
+    """From behind: the body as MoveNet labels it, with nose and eyes unseen (ears still found)."""
+    j = Jump(valgus={"left": 2.0, "right": 14.0})
+
+    def behind(i, t, kp):
+        _seen_from_behind(kp)
+        kp[[KP["nose"], KP["left_eye"], KP["right_eye"]], 2] = 0.05
+    r = analyze_trial(frames(j, behind), mat(j), frame_size=(W, H))
+    retake(r, "turned_away")
+    assert r.quality["face_seen_share"] == 0.0
+
+
+def test_a_face_missed_in_a_few_frames_is_not_turned_away():
     j = Jump()
 
-    def mirror(i, t, kp):
-        kp[:, 0] = W - kp[:, 0]
-        # A mirror puts the left hip on the image's left; the model still calls it left.
-    retake(analyze_trial(frames(j, mirror), mat(j)), "turned_away")
+    def blink(i, t, kp):  # the nose dips under the threshold in every third frame, eyes stay
+        if i % 3 == 0:
+            kp[KP["nose"], 2] = 0.1
+    r = analyze_trial(frames(j, blink), mat(j), frame_size=(W, H))
+    assert r.verdict == "PASS", r.findings
+    assert r.quality["face_seen_share"] == 1.0
+
+
+def test_face_share_counts_frames_with_shoulders_seen():
+    xy = np.full((4, 17, 2), 100.0)
+    xy[0, KP["nose"]] = np.nan                            # eyes still show the face
+    xy[1, [KP["nose"], KP["left_eye"]]] = np.nan           # nose and one eye gone: not seen
+    xy[2, KP["left_shoulder"]] = np.nan                    # no shoulders: not counted
+    assert face_share(xy) == pytest.approx(2 / 3)
+    xy[:, KP["right_shoulder"]] = np.nan
+    assert face_share(xy) is None
 
 
 def test_second_person_the_model_jumps_to():

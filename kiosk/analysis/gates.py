@@ -19,6 +19,7 @@ from kiosk.analysis.phases import Events, torso_length_px
 from kiosk.analysis.series import Series
 from kiosk.analysis.thresholds import Thresholds
 from kiosk.keypoints import (
+    KP,
     LEFT_ANKLE,
     LEFT_HIP,
     LEFT_KNEE,
@@ -59,6 +60,10 @@ JUMP_BASE_S = 0.05
 MAX_SIDE_SHIFT = 0.4
 MAX_SHIFT = 0.8
 MAX_SCALE_STEP = 0.5
+#: Facing away: the face (the nose, or both eyes) seen in under this share of the frames whose
+#: shoulders are seen. MoveNet labels left and right by appearance, so a back view comes out with
+#: its sides swapped and :mod:`kiosk.pose.sides` turns them frontal again: the face is what tells.
+MIN_FACE_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -183,6 +188,17 @@ def _width(xy: np.ndarray, a: int, b: int) -> np.ndarray:
     return np.hypot(*(xy[:, a] - xy[:, b]).T)
 
 
+def face_share(xy: np.ndarray) -> float | None:
+    """Share of the frames with both shoulders seen that also show the face (the nose, or both
+    eyes); None when no frame shows both shoulders."""
+    shoulders = np.isfinite(xy[:, [LEFT_SHOULDER, RIGHT_SHOULDER]]).all(axis=(1, 2))
+    if not shoulders.any():
+        return None
+    nose = np.isfinite(xy[:, NOSE]).all(axis=-1)
+    eyes = np.isfinite(xy[:, [KP["left_eye"], KP["right_eye"]]]).all(axis=(1, 2))
+    return float((nose | eyes)[shoulders].mean())
+
+
 def facing_evidence(xy: np.ndarray) -> tuple[float | None, float | None]:
     """Evidence of a constant turn, from frames the caller chose: (nose offset, shoulder ratio).
 
@@ -207,10 +223,14 @@ def facing_evidence(xy: np.ndarray) -> tuple[float | None, float | None]:
 def check_facing(clean_xy: np.ndarray, t: np.ndarray, ev: Events, th: Thresholds) -> tuple[Failure | None, dict]:
     """Turned away, by three kinds of evidence:
 
-    * the athlete's left hip on the image's left in most of the standing frames (facing away, or
-      a mirrored image; a swap only in the landing is the model losing track, not a turn),
+    * facing away: the face not seen (:func:`face_share`) over the standing frames and the
+      landing. The hips' image order cannot tell: MoveNet labels by appearance, so it calls a
+      back view's image-right hip "left" about as often as a front view's, and the series has
+      been turned frontal already (:mod:`kiosk.pose.sides`). A mirrored camera cannot be told
+      from keypoints at all (the model labels the mirror image as a frontal person): nothing in
+      the kiosk mirrors, and the camera is opened with no flip (``kiosk.station.camera``);
     * a constant turn: the nose off the shoulders' midpoint, or shoulders narrow for the torso,
-      over the standing frames and the landing (:func:`facing_evidence`),
+      over the standing frames and the landing (:func:`facing_evidence`);
     * a turn during the landing: the hip width falls below ``turned_away_ratio`` of the standing
       hip width.
 
@@ -224,12 +244,12 @@ def check_facing(clean_xy: np.ndarray, t: np.ndarray, ev: Events, th: Thresholds
     if ev.standing is not None:
         look[ev.standing[0]:ev.standing[1]] = True
     ref = clean_xy[ev.standing[0]:ev.standing[1]] if ev.standing is not None else xy
-    lx, rx = ref[:, LEFT_HIP, 0], ref[:, RIGHT_HIP, 0]
-    ok = np.isfinite(lx) & np.isfinite(rx)
-    if ok.any() and float((lx[ok] <= rx[ok]).mean()) > 0.5:
-        return Failure("turned_away", "left hip on the image's left: facing away or a mirrored image"), {}
     offset, sh_ratio = facing_evidence(clean_xy[look])
-    figures: dict = {"nose_offset": offset, "shoulder_torso_ratio": sh_ratio, "hip_width_ratio": None}
+    face = face_share(clean_xy[look])
+    figures: dict = {"nose_offset": offset, "shoulder_torso_ratio": sh_ratio, "hip_width_ratio": None,
+                     "face_seen_share": face}
+    if face is not None and face < MIN_FACE_SHARE:
+        return Failure("turned_away", f"face seen in {face:.0%} of the frames: facing away"), figures
     if offset is not None and abs(offset) > th.turned_away_nose_offset:
         return Failure("turned_away", f"nose {offset:+.2f} shoulder widths off the shoulders' midpoint"), figures
     if sh_ratio is not None and sh_ratio < th.turned_away_shoulder_ratio:
@@ -300,10 +320,13 @@ def check_plausible(smooth_xy: np.ndarray, t: np.ndarray, ev: Events, th: Thresh
 
 
 #: A failure that explains others: the athlete should hear the cause, not its symptoms. Someone
-#: else in the picture makes the model follow them (their face, their legs); a turned body hides
+#: else in the picture makes the model follow them (their face, their legs, their landing); a turned body hides
 #: a leg and an ankle and bends the 2D angles; feet out of the picture leave the legs half seen.
 EXPLAINS: dict[str, frozenset[str]] = {
-    "second_person": frozenset({"turned_away", "feet_cut_off", "legs_not_seen", "implausible_pose"}),
+    # The video's events are then the other person's: their "landing" (and the peak flexion after
+    # it) is what the camera and mat/video gates would judge.
+    "second_person": frozenset({"turned_away", "feet_cut_off", "legs_not_seen", "implausible_pose", "camera_too_slow",
+                                "mat_video_disagree"}),
     "turned_away": frozenset({"feet_cut_off", "legs_not_seen", "implausible_pose"}),
     "feet_cut_off": frozenset({"legs_not_seen", "implausible_pose"}),
 }

@@ -240,6 +240,14 @@ def _takeoff(t: np.ndarray, ankle_y: np.ndarray, floor: float, scale: float, aft
         j -= 1
     while not np.isfinite(y[j]):
         j += 1
+    # In the push-off the detected ankle can dip clearly below the contact level (the foot
+    # plantar-flexes: MoveNet puts the ankle lower on the shoe) for the last few frames before
+    # it rises; the rise starts from that dip, not from the level, so extrapolate to the dip
+    # (extrapolating to the level put take-off ~10 ms late).
+    dip = y[pre[-1] + 1:j]
+    dip = dip[np.isfinite(dip)]
+    if len(dip) and float(dip.max()) > level + thr:
+        level = float(dip.max())
     sel = (t >= t[j]) & (t <= t[j] + max(RISE_FIT_SPAN_S, 3.5 * dt)) & np.isfinite(y) & (y < level - thr)
     hit = _reach(t[sel], y[sel], level, float(t[j]), max(after, float(t[j]) - 4 * dt), float(t[j]))
     if hit is None:
