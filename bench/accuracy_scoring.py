@@ -162,6 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--failure-seeds", type=int, default=3, help="trials per failure option")
     ap.add_argument("--cache", type=Path, default=None, help="folder to keep keypoints between runs")
     ap.add_argument("--dump", type=Path, default=None, help="write one JSON line per normal trial here")
+    ap.add_argument("--no-landing", action="store_true",
+                    help="score the tracked poses as they are (default: the landing window re-posed on the landing "
+                         "square, as the kiosk does: kiosk.pose.landing)")
     args = ap.parse_args(argv)
 
     from kiosk.pose.movenet import create_estimator
@@ -184,7 +187,8 @@ def main(argv: list[str] | None = None) -> int:
         te = truth["events"]
         mat = [MatEdge(te["initial_contact_s"], True), MatEdge(te["takeoff_s"], False), MatEdge(te["second_landing_s"], True)]
         ref, save = refiner_for(params, refiner, args.cache)
-        r, _, _ = score_trial(poses, mat, images=rendered_images(params), refiner=ref, thresholds=th, frame_size=size)
+        r, _, _ = score_trial(poses, mat, images=rendered_images(params), refiner=ref, thresholds=th, frame_size=size,
+                              tracker=None if args.no_landing else est)
         save()
         rv = analyze_trial(poses, None, thresholds=th, frame_size=size)  # the video's own events
         for src, e in (("mat", r.events), ("video", rv.events)):
@@ -245,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
             poses, _ = poses_for(p, est, args.cache)
             ref, save = refiner_for(p, refiner, args.cache)
             r, _, _ = score_trial(poses, None, images=rendered_images(p), refiner=ref, thresholds=th,
-                                  frame_size=(p.width, p.height))
+                                  frame_size=(p.width, p.height), tracker=None if args.no_landing else est)
             save()
             got.append(code in r.findings and r.verdict == "RETAKE")
             if not got[-1]:

@@ -40,10 +40,16 @@ LEG_TO_TORSO = 1.8
 LEG_TO_SHOULDERS = 2.3
 #: The square is never smaller than this fraction of the frame's long side.
 MIN_SIDE_FRACTION = 0.15
-#: Landing square: margin around the body at initial contact. At contact the legs are extended
-#: and the feet are on the floor, so the squat that follows only shrinks the body; the 60 ms of
-#: fall before contact lift it by ~10 cm (~6% of the body), well inside the margin.
-LANDING_MARGIN = 1.3
+#: Landing square: margin around the body (face, shoulders, hips, knees, ankles) at initial
+#: contact. The legs are extended and the feet on the floor then, so the squat that follows only
+#: shrinks the body; the 60 ms of fall before contact lift it by ~10 cm (~6% of the body). Kept
+#: small: the squat at peak flexion is ~2/3 of the contact pose's height, and every extra pixel
+#: of square is resolution lost there (a 1.3 margin with the arms gave 1.6x the tracker's square
+#: and let the ankles sink 10-20 px at peak flexion).
+LANDING_MARGIN = 1.15
+#: Joints the landing square is sized from: the arms swing wide in a landing and are not measured.
+LANDING_JOINTS = (0, 1, 2, 3, 4, LEFT_SHOULDER, RIGHT_SHOULDER, LEFT_HIP, RIGHT_HIP, LEFT_KNEE, RIGHT_KNEE,
+                  LEFT_ANKLE, RIGHT_ANKLE)
 #: Landing squares snap outward to this grid (pixels), so a keypoint moved by a pixel or two does
 #: not move the square: MoveNet moves a knee by 1-3 px when its crop moves by a few.
 LANDING_GRID = 8
@@ -152,7 +158,11 @@ def landing_region(keypoints: np.ndarray, width: int, height: int, *, min_score:
     landing. Snapped outward to ``grid`` pixels so a pixel of jitter in the contact pose does not
     move it. The whole frame when the torso is not seen.
     """
-    region = body_crop_region(keypoints, width, height, min_score=min_score, margin=margin)
+    kps = np.array(keypoints, dtype=np.float64, copy=True)
+    if kps.shape == (17, 3):
+        arms = [j for j in range(17) if j not in LANDING_JOINTS]
+        kps[arms, 2] = 0.0
+    region = body_crop_region(kps, width, height, min_score=min_score, margin=margin)
     full = full_frame_region(width, height)
     if region == full or grid <= 1:
         return region

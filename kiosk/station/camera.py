@@ -38,6 +38,10 @@ class Camera(ABC):
     """A started camera hands out frames in order; ``read`` blocks until the next one."""
 
     name = "camera"
+    #: The image transform the source applies, for the doctor: "none" unless a driver flips. A
+    #: mirror (one flip) swaps the athlete's legs and cannot be detected from keypoints (MoveNet
+    #: labels a mirror image as a frontal person), so no source here ever mirrors.
+    transform = "none"
 
     def __init__(self, width: int, height: int, fps: float):
         self.width, self.height, self.fps = int(width), int(height), float(fps)
@@ -114,11 +118,21 @@ class Picamera2Camera(Camera):
             if self.exposure_us > 0:
                 controls.update({"AeEnable": False, "ExposureTime": min(self.exposure_us, period_us - 100),
                                  "AnalogueGain": self.analogue_gain})
+            from libcamera import Transform
+
+            # No flip, ever: a mirrored feed puts the athlete's left leg where the right one is.
             config = cam.create_video_configuration(
                 main={"size": (self.width, self.height), "format": "BGR888"},
                 sensor={"output_size": mode["size"], "bit_depth": mode["bit_depth"]},
-                buffer_count=self.buffer_count, controls=controls)
+                buffer_count=self.buffer_count, controls=controls, transform=Transform(hflip=0, vflip=0))
             cam.configure(config)
+            got = cam.camera_configuration().get("transform")
+            hflip, vflip = bool(getattr(got, "hflip", False)), bool(getattr(got, "vflip", False))
+            self.transform = {(False, False): "none", (True, True): "rotated 180"}.get((hflip, vflip), "mirrored")
+            if self.transform == "mirrored":
+                cam.close()
+                raise CameraError(f"the camera delivers a mirrored image ({got}); the kiosk needs it unmirrored: "
+                                  "remove any hflip/vflip from the camera tuning")
             cam.start()
         except KioskError:
             raise

@@ -68,7 +68,7 @@ def check_camera(config, seconds: float = 2.0) -> Finding:
         return Finding(FAIL, "camera", f"{cam.name}: no frames arrived in {seconds:.0f} s: check the cable and light")
     fps = (n - 1) / ((last - first) / 1e9)
     msg = f"{cam.name} {cam.width}x{cam.height}: {fps:.1f} fps over {seconds:.0f} s (target {cam.fps:.0f}), " \
-          f"{ring.dropped} dropped"
+          f"{ring.dropped} dropped, transform {getattr(cam, 'transform', 'none')} (never mirrored)"
     status = OK if fps >= 0.9 * cam.fps and ring.dropped == 0 else WARN
     return Finding(status, "camera", msg)
 
