@@ -166,3 +166,107 @@ def test_station_plan_sampling_reads_the_same_values_as_every_frame():
         assert b.fppa_peak == pytest.approx(a.fppa_peak, abs=0.3)
         assert b.static_fppa == pytest.approx(a.static_fppa, abs=0.3)
     assert got.events.peak_flexion_s == pytest.approx(every.events.peak_flexion_s, abs=0.01)
+
+
+def test_essential_frames_are_the_ones_around_peak_flexion():
+    plan = FramePlan(min_peak_half=3)
+    assert sorted(frames(plan.essential(T, CONTACT, TAKEOFF, 170 * P))) == list(range(167, 174))
+    assert plan.essential(T, CONTACT, TAKEOFF, None) == set()
+    # scaled with the frame rate like the other widths
+    assert choose_plan(0.186, 60.0, Budget(target_s=2.5)).min_peak_half == 2
+
+
+def test_peak_flexion_found_between_sparse_samples():
+    """A Pi 4 plan's coarse pass (every 12th frame from contact) places the lowest hips between
+    its samples: the parabola's vertex, not the lowest sample (which may sit 50 ms off)."""
+    j = Jump(fps=120.0)
+    fr = frames_of(j)
+    t = np.array([f.t for f in fr])
+    tn = np.round(t * 1e9).astype(np.int64)
+    c, to = int(round(j.ic * 1e9)), int(round(j.takeoff * 1e9))
+    plan = FramePlan(stride=12)
+    sel = np.flatnonzero(plan.dense_mask(tn, c) | plan.coarse_mask(tn, c, to) | (t < j.ic - 0.3))
+    sparse = [fr[i] for i in sel]
+    got = analyze_trial(sparse, mat(j), source_fps=120.0).events.peak_flexion_s
+    every = analyze_trial(fr, mat(j)).events.peak_flexion_s
+    ts = t[sel]
+    lowest = ts[np.argmin(np.abs(ts - j.peak))]
+    assert abs(got - j.peak) < 0.02 and abs(every - j.peak) < 0.01
+    assert abs(got - j.peak) < abs(lowest - j.peak) or abs(lowest - j.peak) < 0.005
+
+
+def test_a_joint_missing_in_one_sparse_frame_is_bridged_when_the_camera_rate_is_known():
+    from kiosk.analysis.series import fill_short_gaps
+
+    t = np.array([0.0, 0.1, 0.2, 0.3])  # every 12th frame of a 120 fps camera
+    xy = np.array([[1.0], [np.nan], [3.0], [4.0]])[:, None, :].repeat(2, axis=2)
+    assert np.isnan(fill_short_gaps(t, xy, 0.05)[1]).all()          # as a 10 fps camera: a 0.2 s hole
+    assert fill_short_gaps(t, xy, 0.05, 1 / 120)[1, 0, 0] == pytest.approx(2.0)  # one camera frame unseen
+    long = np.array([[1.0]] + [[np.nan]] * 8 + [[3.0]])[:, None, :]
+    tl = np.arange(10) / 120
+    assert np.isnan(fill_short_gaps(tl, long, 0.05, 1 / 120)[1:9]).all()  # 8 camera frames: an occlusion
+
+
+# --- one landing square for every decisive frame -------------------------------------------------
+
+def _body(dx: float = 0.0, dy: float = 0.0) -> np.ndarray:
+    """A frontal standing body in a 640x480 frame (17, 3), shifted by (dx, dy)."""
+    from kiosk.keypoints import KP
+
+    kp = np.zeros((17, 3), np.float32)
+    pts = {"nose": (320, 110), "left_eye": (326, 104), "right_eye": (314, 104), "left_ear": (334, 108),
+           "right_ear": (306, 108), "left_shoulder": (350, 160), "right_shoulder": (290, 160),
+           "left_elbow": (380, 220), "right_elbow": (260, 220), "left_wrist": (470, 200), "right_wrist": (170, 200),
+           "left_hip": (340, 260), "right_hip": (300, 260), "left_knee": (342, 340), "right_knee": (298, 340),
+           "left_ankle": (344, 420), "right_ankle": (296, 420)}
+    for name, (x, y) in pts.items():
+        kp[KP[name]] = (x + dx, y + dy, 0.9)
+    return kp
+
+
+def test_landing_region_covers_the_body_not_the_arms_and_ignores_a_pixel_of_jitter():
+    from kiosk.pose.crop import LANDING_GRID, full_frame_region, landing_region
+
+    r = landing_region(_body(3, 3), 640, 480)
+    assert r.x0 % LANDING_GRID == 0 and r.y0 % LANDING_GRID == 0 and r.side % LANDING_GRID == 0
+    assert r.contains(_body(3, 3)[[0, 5, 6, 11, 12, 13, 14, 15, 16], :2]).all()
+    assert r.side < 400  # the wrists out at 170 and 470 px do not widen it
+    # a pixel of jitter leaves the square where it was (this body's centre and side lie well
+    # inside their grid cells; at a grid line one pixel can still move it by a cell)
+    assert all(landing_region(_body(3 + dx, 3 + dy), 640, 480) == r
+               for dx, dy in ((0.6, 0.4), (-0.7, 0.7), (0.3, -0.6)))
+    unseen = _body()
+    unseen[[5, 6, 11, 12], 2] = 0.1
+    assert landing_region(unseen, 640, 480) == full_frame_region(640, 480)
+
+
+class RegionRecorder:
+    """Stands in for MoveNet: returns a fixed body and records each square it was run on, with the
+    frame's identity (the image's first pixel)."""
+
+    name, min_score, crop_margin = "recorder", 0.3, 1.25
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[int, object]] = []
+
+    def infer_region(self, image, region):
+        self.calls.append((int(image[0, 0, 0]), region))
+        return _body()
+
+
+def test_repose_landing_poses_the_window_on_the_contact_frames_square():
+    from kiosk.keypoints import PoseFrame
+    from kiosk.pose.crop import full_frame_region, landing_region
+    from kiosk.pose.landing import repose_landing
+
+    t = np.arange(60) / 120
+    poses = [PoseFrame(i, float(v), np.zeros((17, 3), np.float32)) for i, v in enumerate(t)]
+    images = {i: np.full((480, 640, 3), i, np.uint8) for i in range(60)}
+    est = RegionRecorder()
+    out, region = repose_landing(poses, images, est, initial_contact_s=0.2 + 0.3 / 120, takeoff_s=0.35)
+    assert region == landing_region(_body(), 640, 480)
+    assert est.calls[0] == (24, full_frame_region(640, 480))      # frame nearest contact, whole frame
+    window = [i for i, v in enumerate(t) if 0.2 + 0.3 / 120 - 0.06 <= v <= 0.37 + 1e-9]
+    assert [c[0] for c in est.calls[1:]] == window and {c[1] for c in est.calls[1:]} == {region}
+    assert all(out[i].keypoints[0, 2] == 0.9 for i in window)
+    assert all(out[i] is poses[i] for i in range(60) if i not in window)

@@ -166,8 +166,11 @@ def landing_region(keypoints: np.ndarray, width: int, height: int, *, min_score:
     full = full_frame_region(width, height)
     if region == full or grid <= 1:
         return region
-    x0, y0 = (region.x0 // grid) * grid, (region.y0 // grid) * grid
-    side = -(-max(region.x1 - x0, region.y1 - y0) // grid) * grid
+    # Side and centre snap separately (one grid cell larger, so the snapped square still holds
+    # the unsnapped one): each changes only when its own value crosses a grid line.
+    side = (-(-region.side // grid) + 1) * grid
+    x0 = int(round((region.x0 + region.side / 2 - side / 2) / grid)) * grid
+    y0 = int(round((region.y0 + region.side / 2 - side / 2) / grid)) * grid
     if side >= max(width, height):
         return full
     return CropRegion(x0, y0, side)
