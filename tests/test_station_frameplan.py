@@ -270,3 +270,71 @@ def test_repose_landing_poses_the_window_on_the_contact_frames_square():
     assert [c[0] for c in est.calls[1:]] == window and {c[1] for c in est.calls[1:]} == {region}
     assert all(out[i].keypoints[0, 2] == 0.9 for i in window)
     assert all(out[i] is poses[i] for i in range(60) if i not in window)
+
+
+def test_station_poses_every_frame_from_contact_on_one_landing_square(tmp_path):
+    """The real runtime on a replayed clip: standing frames tracked; from contact on, one
+    whole-frame pose of the frame nearest the mat's edge, then every frame on its square, and
+    the analyzer is told the square (the refiner poses on it too)."""
+    from kiosk.matcsv import MatEdge, format_mat_csv
+    from kiosk.media import VideoWriter
+    from kiosk.pose.base import PoseEstimator
+    from kiosk.pose.crop import full_frame_region, landing_region
+    from kiosk.station.camera import ReplayCamera
+    from kiosk.station.mat import SimulatedMat
+    from kiosk.station.runtime import StationRuntime
+    from kiosk.station.statemachine import Timing
+
+    edges = [MatEdge(0.60, True), MatEdge(0.90, False), MatEdge(1.35, True)]
+    path = tmp_path / "clip.mp4"
+    with VideoWriter(path, FPS, 640, 480, crf=10) as w:
+        for k in range(int(1.6 * FPS)):
+            img = np.zeros((480, 640, 3), np.uint8)
+            img[:, : 2 + k] = 200  # the bar's length is the frame number + 2
+            w.write(img)
+    (tmp_path / "mat.csv").write_text(format_mat_csv(edges))
+
+    class Recorder(PoseEstimator):
+        name, min_score, crop_margin = "recorder", 0.3, 1.25
+
+        def __init__(self) -> None:
+            self.regions: list[tuple[int, object]] = []
+
+        def estimate(self, image):
+            assert image.shape == (480, 640, 3)
+            return _body()
+
+        def infer_region(self, image, region):
+            self.regions.append((int((image[240, :, 0] > 100).sum()) - 2, region))
+            return _body()
+
+    est = Recorder()
+    seen: dict = {}
+
+    def analyzer(poses, mat_edges, *, frame_size, sex, source_fps=None, landing=None):
+        seen.update(poses=poses, landing=landing, source_fps=source_fps)
+        return FakeVerdict()
+
+    cam = ReplayCamera(path, 640, 480)
+    rt = StationRuntime(cam, SimulatedMat(cam.mat_edges), lambda: est, analyzer, ring_seconds=4.0,
+                        timing=Timing(countdown_s=0.2), invoke_s=0.001, budget=Budget(target_s=1.0))
+    with rt:
+        rt.check_in({"id": 1, "name": "Ana"})
+        snap = rt.start()
+        while snap["state"] not in ("result", "ready"):
+            prev = snap["seq"]
+            snap = rt.wait_for_change(prev, timeout=10.0)
+            assert snap["seq"] != prev, f"stuck in {snap['state']}"
+    assert snap["state"] == "result"
+    square = landing_region(_body(), 640, 480)
+    assert est.regions[0] == (72, full_frame_region(640, 480))  # frame nearest the 0.60 s edge
+    assert {r for _, r in est.regions[1:]} == {square} and seen["landing"] == square
+    posed = sorted(k for k, _ in est.regions[1:])
+    assert posed == list(range(posed[0], posed[-1] + 1)) and posed[0] == 65 and posed[-1] >= 108  # 60 ms before .. take-off
+
+
+class FakeVerdict:
+    verdict = "PASS"
+
+    def to_json(self) -> dict:
+        return {"verdict": self.verdict}
