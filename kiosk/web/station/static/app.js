@@ -78,7 +78,12 @@
     }
     return "welcome";
   }
-  function resultKey() { return view.result ? String(view.seq) + ":" + (view.trial ? view.trial.number : 0) : ""; }
+  // One key per result shown, stable while it stays on screen: the visit's trial count, not the
+  // snapshot's seq (that moves on with every mat edge or visibility change while the result
+  // shows, which flipped "Next jump" back to the result).
+  function resultKey() {
+    return view.result ? (view.session ? view.session.trials.length : 0) + ":" + (view.trial ? view.trial.number : 0) : "";
+  }
 
   function show(name) {
     if (name === currentScreen) return;
@@ -151,7 +156,7 @@
 
   let renderedResult = "";
   function renderResult(r) {
-    const key = resultKey();
+    const key = resultKey() + (r.freeze_url ? ":m" : "");   // drawn again once its pictures exist
     const last = view.session && view.session.complete;
     $("#next-btn").textContent = last ? "See my summary" : view.trial.next_label;
     if (key === renderedResult) return;
