@@ -111,7 +111,7 @@ def test_mat_that_starts_pressed_is_skipped_to_the_landing():
 def test_standing_window_survives_keypoint_jitter_on_a_small_athlete(seed):
     """A small figure (150 px legs) with 2 px of jitter per frame at 120 fps: over a 0.1 s
     baseline the jitter alone crossed the stillness limit every few frames and no window was
-    found (the static baseline went missing in 6 of 60 synthetic trials)."""
+    found (the static baseline went missing in 7 of 60 synthetic trials)."""
     j = Jump(noise_px=2.0, seed=seed, leg_px=150.0, hip_w=35.0, shoulder_w=55.0, ankle_sep=45.0, box_px=50.0,
              depth_px=45.0)
     stand = analyze_trial(frames(j), mat(j)).events.standing

@@ -297,7 +297,7 @@ def standing_window(t: np.ndarray, xy: np.ndarray, ic: float, scale: float) -> t
     n = pre[-1] + 1
     # Speed over a ~0.2 s baseline, so a few pixels of keypoint jitter do not read as motion
     # (over 0.1 s, Lightning's jitter at 120 fps flickered across the limit every few frames and
-    # broke the still run in 6 of 60 synthetic trials).
+    # broke the still run in 7 of 60 synthetic trials).
     speed = np.zeros(n)
     lo = np.searchsorted(t, t[:n] - STILL_HALF_SPAN_S)
     hi = np.minimum(np.searchsorted(t, t[:n] + STILL_HALF_SPAN_S), n - 1)

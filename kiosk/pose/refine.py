@@ -176,6 +176,6 @@ def score_trial(poses: Sequence[PoseFrame], mat_edges, *, images: ImagesFor | No
     merged = refine_poses(poses, positions, images, refiner, regions)
     # The standing window stays the one the tracker's series showed: a few refined frames spread
     # over it step by the two models' few-pixel offset, which reads as motion and lost the
-    # static baseline in 11 of 60 synthetic trials.
+    # static baseline in 3 of 60 synthetic trials.
     result = analyze_trial(merged, mat_edges, **({"standing": ev.standing} | analyze_kwargs))
     return result, merged, Refinement(getattr(refiner, "name", "unknown"), tuple(int(i) for i in positions))
