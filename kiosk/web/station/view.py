@@ -64,7 +64,15 @@ def _fault_view(fault: Any) -> dict | None:
         message = text
     key = next((k for k in FAULT_TEXT if k in kind.lower()), "")
     title, help_text = FAULT_TEXT.get(key, DEFAULT_FAULT)
-    return {"kind": key or "other", "title": title, "help": help_text, "detail": message[:200]}
+    return {"kind": key or "other", "title": title, "help": help_text, "detail": _clip(message, 400)}
+
+
+def _clip(text: str, limit: int) -> str:
+    """``text`` cut at a word boundary with an ellipsis, so a long error (a model path plus the
+    reason) never ends mid-number on the fault screen."""
+    if len(text) <= limit:
+        return text
+    return text[:limit].rsplit(" ", 1)[0].rstrip(" ,;:(") + "\u2026"
 
 
 def _with_kind(snapshot: dict) -> Any:
@@ -166,6 +174,16 @@ VERDICT_WORDS = {
 }
 
 
+def _verdict_words(verdict: str, findings: Any) -> str:
+    """The verdict's subtitle; a FLAG for one knee only names that knee (the athlete's own side),
+    so "Knees moved inward" never sits above reasons about the right knee alone."""
+    found = set(findings or ()) if isinstance(findings, list | tuple) else set()
+    sides = [s for s in ("left", "right") if f"dynamic_valgus_{s}" in found]
+    if verdict == "FLAG" and len(sides) == 1:
+        return f"{sides[0].capitalize()} knee moved inward: worth coaching"
+    return VERDICT_WORDS.get(verdict, verdict)
+
+
 def _reason_texts(result: dict) -> list[str]:
     """Reasons as plain sentences (the analysis may give strings or {code, message} mappings)."""
     texts = []
@@ -183,7 +201,7 @@ def result_view(result: dict, thresholds: Thresholds, sex: str | None,
     verdict = str(result.get("verdict") or "RETAKE").upper()
     view = {
         "verdict": verdict,
-        "words": VERDICT_WORDS.get(verdict, verdict),
+        "words": _verdict_words(verdict, result.get("findings")),
         "borderline": bool(result.get("borderline")),
         "reasons": _reason_texts(result),
         "legs": legs_view(result, thresholds, sex) if verdict != "RETAKE" else None,
