@@ -8,6 +8,7 @@ small function that returns a :class:`Failure` or None, so each can be tested on
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ import numpy as np
 
 from kiosk.analysis.metrics import fppa_series
 from kiosk.analysis.phases import Events, torso_length_px
+from kiosk.analysis.result import TrialResult
 from kiosk.analysis.series import Series
 from kiosk.analysis.thresholds import Thresholds
 from kiosk.keypoints import (
@@ -60,6 +62,13 @@ JUMP_BASE_S = 0.05
 MAX_SIDE_SHIFT = 0.4
 MAX_SHIFT = 0.8
 MAX_SCALE_STEP = 0.5
+#: Second body: with the athlete's body box masked out of a frame, the model still finds at least
+#: ``MIN_OTHER_JOINTS`` keypoints scored >= ``OTHER_SCORE`` outside that box, among them at least
+#: ``MIN_OTHER_TORSO`` of the shoulders and hips. The passer-by of the synthetic athlete gives
+#: 10-17 (torso 3-4) where it is beside the athlete; normal clips give 0-6 (torso 0-1).
+OTHER_SCORE = 0.3
+MIN_OTHER_JOINTS = 10
+MIN_OTHER_TORSO = 3
 #: Facing away: the face (the nose, or both eyes) seen in under this share of the frames whose
 #: shoulders are seen. MoveNet labels left and right by appearance, so a back view comes out with
 #: its sides swapped and :mod:`kiosk.pose.sides` turns them frontal again: the face is what tells.
@@ -298,6 +307,41 @@ def check_second_person(raw: Series, ev: Events) -> Failure | None:
             return Failure("second_person", f"body jumped at {t[b]:.3f} s (sideways {side:.2f}, total {shift:.2f} "
                                             f"torso lengths, size step {step:.2f})")
     return None
+
+
+def check_second_body(probes: Sequence[tuple[float, np.ndarray, tuple[float, float, float, float]]]
+                      ) -> Failure | None:
+    """A second person from a second body in the frame, not from the model jumping to them.
+
+    Since every decisive frame is posed on one landing square (:mod:`kiosk.pose.landing`), the
+    model rarely leaves the athlete, so :func:`check_second_person` can miss someone who walks
+    behind the athlete and only disturbs their joints. ``probes`` are ``(t, keypoints (17, 3),
+    athlete box (x0, y0, x1, y1))``: keypoints found on a frame with the athlete's box masked out
+    (:func:`kiosk.pose.landing.probe_other_person`). A person is there when enough confident
+    keypoints, torso included, lie outside the box (the athlete's own hand at the box edge is not).
+    """
+    torso = np.zeros(17, dtype=bool)
+    torso[[LEFT_SHOULDER, RIGHT_SHOULDER, LEFT_HIP, RIGHT_HIP]] = True
+    for t, kps, (x0, y0, x1, y1) in probes:
+        k = np.asarray(kps, dtype=np.float64)
+        inside = (k[:, 0] >= x0) & (k[:, 0] <= x1) & (k[:, 1] >= y0) & (k[:, 1] <= y1)
+        seen = (k[:, 2] >= OTHER_SCORE) & ~inside
+        if seen.sum() >= MIN_OTHER_JOINTS and (seen & torso).sum() >= MIN_OTHER_TORSO:
+            return Failure("second_person", f"another body at {t:.3f} s ({int(seen.sum())} joints beside the athlete)")
+    return None
+
+
+def with_failure(result: TrialResult, failure: Failure) -> TrialResult:
+    """``result`` turned into a RETAKE that also carries ``failure`` (a gate judged outside
+    :func:`run_gates`, on evidence only the pose pass has), its findings reduced to root causes
+    like those of :func:`run_gates`; the metrics stay as measured."""
+    quality = dict(result.quality)
+    old = list(zip(quality.get("failed", []), quality.get("details", []), strict=False))
+    failures = root_causes([failure] + [Failure(c, d) for c, d in old if c != failure.code])
+    quality.update(failed=[f.code for f in failures], details=[f.detail for f in failures])
+    return dataclasses.replace(result, verdict="RETAKE", reasons=tuple(dict.fromkeys(f.reason for f in failures)),
+                               findings=tuple(dict.fromkeys(f.code for f in failures)), borderline=False,
+                               refer=False, quality=quality)
 
 
 def check_plausible(smooth_xy: np.ndarray, t: np.ndarray, ev: Events, th: Thresholds) -> Failure | None:

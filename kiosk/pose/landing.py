@@ -85,3 +85,48 @@ def repose_landing(poses: Sequence[PoseFrame], images: Mapping[int, np.ndarray],
         kps, _ = pose_in_region(estimator, images[i], region)
         out[i] = PoseFrame(poses[i].index, poses[i].t, kps)
     return out, region
+
+
+#: Seconds from initial contact (negative: before) and from take-off at which
+#: :func:`probe_positions` looks for a second person. A passer-by is hidden behind (or in front
+#: of) the athlete while crossing their line and beside them a few tenths of a second away.
+PROBE_BEFORE_CONTACT_S = (0.5, 0.35, 0.2)
+PROBE_AFTER_TAKEOFF_S = (0.0, 0.15, 0.3)
+#: The athlete's box grows by this share of its height on each side before it is masked (limb
+#: thickness, a hand or foot the model placed a few pixels inside its edge).
+PROBE_PAD = 0.12
+
+
+def probe_positions(t: Sequence[float] | np.ndarray, initial_contact_s: float, takeoff_s: float | None) -> list[int]:
+    """Positions of the few posed frames where :func:`probe_other_person` looks: the posed frame
+    nearest each probe time that lies within the posed span (sorted, without repeats)."""
+    tt = np.asarray(t, dtype=np.float64)
+    if not len(tt):
+        return []
+    stop = takeoff_s if takeoff_s is not None else initial_contact_s
+    want = [initial_contact_s - d for d in PROBE_BEFORE_CONTACT_S] + [stop + d for d in PROBE_AFTER_TAKEOFF_S]
+    return sorted({int(np.argmin(np.abs(tt - w))) for w in want if tt[0] <= w <= tt[-1]})
+
+
+def probe_other_person(estimator, image: np.ndarray, athlete: np.ndarray
+                       ) -> tuple[np.ndarray, tuple[float, float, float, float]] | None:
+    """Keypoints of whoever is left in the frame once the athlete is masked out, and the masked box.
+
+    The athlete's box (their keypoints scored >= ``estimator.min_score``, grown by ``PROBE_PAD``)
+    is filled with the frame's median colour and the whole frame posed once: a single-person model
+    then answers with the most salient remaining person, or with a few low scores on an empty
+    room. :func:`kiosk.analysis.gates.check_second_body` judges the answer. None when the athlete
+    is not seen well enough to mask (fewer than 4 joints).
+    """
+    kps = np.asarray(athlete, dtype=np.float64)
+    seen = kps[kps[:, 2] >= estimator.min_score, :2]
+    if len(seen) < 4:
+        return None
+    h, w = image.shape[:2]
+    (x0, y0), (x1, y1) = seen.min(axis=0), seen.max(axis=0)
+    pad = PROBE_PAD * max(y1 - y0, x1 - x0)
+    box = (max(x0 - pad, 0.0), max(y0 - pad, 0.0), min(x1 + pad, float(w)), min(y1 + pad, float(h)))
+    masked = image.copy()
+    masked[int(box[1]):int(np.ceil(box[3])), int(box[0]):int(np.ceil(box[2]))] = \
+        np.median(image.reshape(-1, image.shape[-1]), axis=0).astype(image.dtype)
+    return np.asarray(estimator.infer_region(masked, full_frame_region(w, h)), dtype=np.float32), box

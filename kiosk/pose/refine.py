@@ -130,6 +130,34 @@ def refine_poses(poses: Sequence[PoseFrame], positions: Sequence[int], images: I
     return out
 
 
+def second_body(result, poses: Sequence[PoseFrame], images: ImagesFor | None, estimator, events=None):
+    """``result`` made a RETAKE ``second_person`` when a few frames around the landing, with the
+    athlete masked out, still show a person (:func:`kiosk.pose.landing.probe_other_person`,
+    :func:`kiosk.analysis.gates.check_second_body`). Needed since the landing square keeps the
+    model on the athlete: a passer-by no longer shows as the body jumping, yet still hides and
+    bends the athlete's joints. ``estimator`` is the first-pass model (a few Lightning runs);
+    without it or ``images`` the result is returned as it is. ``events``: those the frames were
+    fetched for (the first pass's), else the result's."""
+    ev = events if events is not None else result.events
+    if estimator is None or images is None or not hasattr(estimator, "infer_region") \
+            or ev.initial_contact_s is None or "second_person" in result.findings:
+        return result
+    from kiosk.analysis.gates import check_second_body, with_failure
+    from kiosk.pose.landing import probe_other_person, probe_positions
+
+    t = np.array([p.t for p in poses], dtype=np.float64)
+    positions = probe_positions(t, ev.initial_contact_s, ev.takeoff_s)
+    got = images(positions)
+    probes = []
+    for i in positions:
+        if i in got:
+            found = probe_other_person(estimator, got[i], poses[i].keypoints)
+            if found is not None:
+                probes.append((float(t[i]), *found))
+    failure = check_second_body(probes)
+    return with_failure(result, failure) if failure is not None else result
+
+
 def score_trial(poses: Sequence[PoseFrame], mat_edges, *, images: ImagesFor | None = None,
                 refiner=None, max_refined: int | None = None, tracker=None, landing: CropRegion | None = None,
                 **analyze_kwargs):
@@ -138,7 +166,9 @@ def score_trial(poses: Sequence[PoseFrame], mat_edges, *, images: ImagesFor | No
     ``tracker`` (the first-pass estimator, with ``images``): poses tracked frame by frame get
     their decisive window re-posed on the landing square first (:mod:`kiosk.pose.landing`), as
     the station poses it, so both read the same keypoints. ``landing``: that square when the
-    caller already posed the window on it (the station); the refiner uses it too.
+    caller already posed the window on it (the station); the refiner uses it too. With
+    ``tracker`` and ``images`` a few frames around the landing are also posed with the athlete
+    masked out, to find a second person (:func:`second_body`; pass both from the station too).
 
     Returns ``(TrialResult, poses used, Refinement | None)``. The first pass finds the events
     (from the mat when given) on the tracked poses; the result is that of the second pass on the
@@ -154,20 +184,21 @@ def score_trial(poses: Sequence[PoseFrame], mat_edges, *, images: ImagesFor | No
     t = np.array([p.t for p in poses], dtype=np.float64)
     if tracker is not None and hasattr(tracker, "infer_region") and images is not None and landing is None \
             and ev.initial_contact_s is not None:
-        from kiosk.pose.landing import repose_landing, window_positions
+        from kiosk.pose.landing import probe_positions, repose_landing, window_positions
 
-        # one decode for the window and the refiner's frames (a video is read once more, not twice)
+        # one decode for the window, the refiner's and the probes' frames (a video is read once more, not twice)
         want = set(window_positions(t, ev.initial_contact_s, ev.takeoff_s).tolist())
+        want |= set(probe_positions(t, ev.initial_contact_s, ev.takeoff_s))
         want |= set(refine_positions(t, ev.initial_contact_s, ev.takeoff_s, ev.standing).tolist())
         got = dict(images(sorted(want)))
         images = images_from_dict(got)
         poses, landing = repose_landing(poses, got, tracker, ev.initial_contact_s, ev.takeoff_s)
         first = analyze_trial(poses, mat_edges, **({"standing": ev.standing} | analyze_kwargs))
     if refiner is None or images is None:
-        return first, list(poses), None
+        return second_body(first, poses, images, tracker, ev), list(poses), None
     positions = refine_positions(t, ev.initial_contact_s, ev.takeoff_s, ev.standing)
     if not len(positions) or (max_refined is not None and len(positions) > max_refined):
-        return first, list(poses), None
+        return second_body(first, poses, images, tracker, ev), list(poses), None
     regions = None
     if landing is not None and ev.initial_contact_s is not None:
         from kiosk.pose.landing import window_positions
@@ -178,4 +209,5 @@ def score_trial(poses: Sequence[PoseFrame], mat_edges, *, images: ImagesFor | No
     # over it step by the two models' few-pixel offset, which reads as motion and lost the
     # static baseline in 3 of 60 synthetic trials.
     result = analyze_trial(merged, mat_edges, **({"standing": ev.standing} | analyze_kwargs))
+    result = second_body(result, merged, images, tracker, ev)
     return result, merged, Refinement(getattr(refiner, "name", "unknown"), tuple(int(i) for i in positions))
