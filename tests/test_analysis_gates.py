@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from test_analysis_build import H, Jump, W, frames, mat
 
-from kiosk.analysis.gates import REASONS, Failure, face_share, facing_evidence, root_causes
+from kiosk.analysis.gates import (
+    REASONS,
+    Failure,
+    check_second_body,
+    face_share,
+    facing_evidence,
+    root_causes,
+    with_failure,
+)
 from kiosk.analysis.trial import analyze_trial
 from kiosk.keypoints import KP, LOWER_LIMB
 from kiosk.matcsv import MatEdge
@@ -245,3 +255,72 @@ def test_the_cause_hides_its_symptoms():
           Failure("camera_too_slow", "d")]
     assert [f.code for f in root_causes(fs)] == ["turned_away", "camera_too_slow"]
     assert [f.code for f in root_causes([Failure("second_person", ""), Failure("turned_away", "")])] == ["second_person"]
+
+
+def _nose_off(j: Jump, share: float):
+    def turn(i, t, kp):
+        kp[KP["nose"], 0] += share * j.shoulder_w
+    return turn
+
+
+def test_a_partial_turn_is_named_when_the_legs_are_unreadable():
+    """Nose 0.1 shoulder widths off (under the 0.12 threshold) and a leg read at 45 deg: the
+    athlete hears "face the camera", the cause, not "the camera lost track of your legs"."""
+    j = Jump(valgus={"left": 45.0, "right": 4.0})
+    r = analyze_trial(frames(j, _nose_off(j, 0.1)), mat(j))
+    retake(r, "turned_away")
+    assert r.findings == ("turned_away",), r.findings
+    assert "partial turn" in r.quality["details"][0]
+
+
+def test_a_partial_turn_alone_is_no_retake():
+    j = Jump()
+    assert analyze_trial(frames(j, _nose_off(j, 0.1)), mat(j)).verdict == "PASS"
+
+
+def test_an_implausible_leg_facing_the_camera_stays_implausible():
+    j = Jump(valgus={"left": 45.0, "right": 4.0})
+    r = analyze_trial(frames(j, _nose_off(j, 0.03)), mat(j))
+    assert r.findings == ("implausible_pose",), r.findings
+
+
+def _probe(n: int, torso: bool, x: float) -> np.ndarray:
+    """17 keypoints, the first ``n`` scored 0.6 at image x ``x`` (the torso's four among them or not)."""
+    kps = np.zeros((17, 3), dtype=np.float32)
+    kps[:, :2] = (x, 200.0)
+    order = [KP[k] for k in ("left_shoulder", "right_shoulder", "left_hip", "right_hip")] if torso else []
+    order += [i for i in range(17) if i not in order and (torso or i not in (5, 6, 11, 12))]
+    kps[order[:n], 2] = 0.6
+    return kps
+
+
+ATHLETE_BOX = (250.0, 40.0, 400.0, 460.0)
+
+
+def test_second_body_beside_the_athlete():
+    f = check_second_body([(1.0, _probe(16, True, 520.0), ATHLETE_BOX), (1.5, _probe(0, True, 520.0), ATHLETE_BOX)])
+    assert f is not None and f.code == "second_person" and "1.000 s" in f.detail
+
+
+@pytest.mark.parametrize(("n", "torso", "x"), [
+    (16, True, 300.0),   # everything found lies inside the athlete's (masked) box
+    (9, True, 520.0),    # too few joints: a hand or a shadow, not a person
+    (13, False, 520.0),  # limbs without a torso
+])
+def test_no_second_body(n, torso, x):
+    assert check_second_body([(1.0, _probe(n, torso, x), ATHLETE_BOX)]) is None
+    assert check_second_body([]) is None
+
+
+def test_with_failure_makes_a_retake_led_by_the_cause():
+    j = Jump()
+    ok = analyze_trial(frames(j), mat(j))
+    assert ok.verdict == "PASS"
+    r = with_failure(ok, Failure("second_person", "another body"))
+    retake(r, "second_person")
+    assert r.findings == ("second_person",) and r.quality["details"] == ["another body"]
+    assert r.metrics == ok.metrics  # still reported to the coach
+    both = with_failure(dataclasses.replace(ok, verdict="RETAKE", findings=("legs_not_seen", "off_mat"),
+                                            quality={"failed": ["legs_not_seen", "off_mat"], "details": ["a", "b"]}),
+                        Failure("second_person", "c"))
+    assert both.findings == ("second_person", "off_mat")  # legs_not_seen was a symptom of the other person

@@ -73,6 +73,12 @@ MIN_OTHER_TORSO = 3
 #: shoulders are seen. MoveNet labels left and right by appearance, so a back view comes out with
 #: its sides swapped and :mod:`kiosk.pose.sides` turns them frontal again: the face is what tells.
 MIN_FACE_SHARE = 0.5
+#: A partial turn: the nose off the shoulders' midpoint by at least this share of
+#: ``turned_away_nose_offset`` (0.09 at the default; 20 normal clips, yaw within 10 deg, read <= 0.06)
+#: names the turn as the cause when the legs are already unreadable (``PARTIAL_TURN_SYMPTOMS``).
+#: It never stops a trial on its own, so it only changes which retake the athlete is told.
+PARTIAL_TURN_SHARE = 0.75
+PARTIAL_TURN_SYMPTOMS = frozenset({"legs_not_seen", "implausible_pose"})
 
 
 @dataclass(frozen=True)
@@ -274,6 +280,21 @@ def check_facing(clean_xy: np.ndarray, t: np.ndarray, ev: Events, th: Thresholds
     return None, figures
 
 
+def check_partial_turn(figures: dict, symptoms: Sequence[Failure | None], th: Thresholds) -> Failure | None:
+    """``turned_away`` when a turn short of :func:`check_facing`'s threshold comes with its own
+    symptoms: a leg unseen or an implausible angle. A body turned 30-35 deg hides one leg behind
+    the other, so the model misplaces it (seed 1002 of the -35 deg option read a 55 deg FPPA with
+    the nose 0.106 shoulder widths off); "face the camera" is then the retake that fixes it."""
+    offset = figures.get("nose_offset")
+    if offset is None or abs(offset) < PARTIAL_TURN_SHARE * th.turned_away_nose_offset:
+        return None
+    seen = [f for f in symptoms if f is not None and f.code in PARTIAL_TURN_SYMPTOMS]
+    if not seen:
+        return None
+    return Failure("turned_away", f"nose {offset:+.2f} shoulder widths off the shoulders' midpoint, with "
+                                  f"{seen[0].code}: a partial turn")
+
+
 def check_second_person(raw: Series, ev: Events) -> Failure | None:
     """Single-person pose models jump to whoever is most salient. A jump shows as the body centre
     leaping sideways or faster than a person moves, or the torso changing size in one frame."""
@@ -395,9 +416,11 @@ def run_gates(raw: Series, clean_xy: np.ndarray, smooth_xy: np.ndarray, ev: Even
         return [feet] if feet is not None else [landing], {}
     facing, figures = check_facing(clean_xy, raw.t, ev, th)
     cam_dt = dt if dt is not None else raw.dt
+    visibility, plausible = check_visibility(raw, clean_xy, ev), check_plausible(smooth_xy, raw.t, ev, th)
+    if facing is None:
+        facing = check_partial_turn(figures, (visibility, plausible), th)
     for f in (check_mat(ev, mat_edges, cam_dt, th, raw.t), check_frame_rate(raw.t, ev, th, dt),
-              check_second_person(raw, ev), facing, feet, check_visibility(raw, clean_xy, ev),
-              check_plausible(smooth_xy, raw.t, ev, th)):
+              check_second_person(raw, ev), facing, feet, visibility, plausible):
         if f is not None:
             failures.append(f)
     failures = root_causes(failures)
