@@ -41,6 +41,11 @@ class MatError(HardwareError):
     """The contact mat or start button is missing, stuck or unplugged."""
 
 
+class StationBusyError(KioskError, TimeoutError):
+    """The station fell too far behind to analyse a trial (the frames it needed were overwritten
+    in the ring, or the analysis overran its watchdog): the athlete jumps again."""
+
+
 class AnalysisError(KioskError, ValueError):
     """Input to the landing analysis is unusable (not a RETAKE: a programming or data error)."""
 

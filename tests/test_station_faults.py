@@ -197,3 +197,82 @@ def test_camera_lost_mid_trial_shows_fault_keeps_nothing_and_recovers(clip: Path
     finally:
         recorder.close()
         store.close()
+
+
+#: The first clip frame of the landing window (contact 0.60 s at 60 fps is frame 36; the dense
+#: frames start 60 ms before it, the standing frames end 0.25 s before it).
+LANDING_FRAME = 32
+
+
+class GatedEstimator(FlatEstimator):
+    """Stops on the first landing frame until ``release`` is set: an analysis stuck behind a
+    slow pose while the camera runs on (a loaded box). ``blocked`` tells the test it is there."""
+
+    def __init__(self) -> None:
+        self.blocked = threading.Event()
+        self.release = threading.Event()
+
+    def estimate(self, image: np.ndarray) -> np.ndarray:
+        kps = super().estimate(image)
+        if kps[0, 0] >= 2 + LANDING_FRAME and not self.release.is_set():
+            self.blocked.set()
+            self.release.wait(timeout=30.0)
+        return kps
+
+
+def _control_trial(rt: StationRuntime, recorder: StationRecorder, store: Store) -> None:
+    """The same station, no longer held up, stores its next trial: the "nothing stored" checks
+    before it could fail."""
+    _wait(rt, lambda s: s["state"] == "ready" and not s["mat_pressed"], timeout=10)
+    rt.start()
+    snap = _wait(rt, lambda s: s["state"] == "result", timeout=20)
+    assert snap["attempts"] == 1  # the given-up trial did not count as an attempt
+    assert recorder.flush()
+    rows, media = _store_contents(store)
+    assert rows == 1 and any(p.name.endswith("replay.mp4") for p in media), media
+
+
+@pytest.mark.parametrize("how", ["ring_lapped", "watchdog"])
+def test_analysis_that_falls_behind_gives_up_with_busy_prompt(clip: Path, tmp_path: Path, how: str) -> None:
+    """The soak's hang: the worker fell a whole ring behind, so the landing frames it waited for
+    were gone and the station sat on "Analysing" for ever. Now the worker sees the frames are
+    overwritten (``ring_lapped``: a 0.6 s ring, the camera runs on while the pose is held up),
+    or the watchdog gives up an overdue verdict whatever the worker is stuck on (``watchdog``:
+    the pose never returns in time). Either way: ready, the busy prompt, nothing stored."""
+    from kiosk.config import config_from_dict
+    from kiosk.station.runtime import BUSY_PROMPT
+
+    store = Store(tmp_path / "state")
+    store.migrate()
+    aid = store.add_athlete("Busy Tester", sex="male")
+    recorder = StationRecorder(store, config_from_dict({"station": {"name": "Gym"}}))
+    cam = ReplayCamera(clip, 160, 120)
+    est = GatedEstimator()
+    ring_s, limit_s = (0.5, None) if how == "ring_lapped" else (4.0, 1.0)
+    rt = StationRuntime(cam, SimulatedMat(cam.mat_edges), lambda: est, _analyzer, ring_seconds=ring_s,
+                        timing=Timing(countdown_s=0.2), on_trial_done=recorder.on_trial_done,
+                        analysis_timeout_s=limit_s)
+    try:
+        with rt:
+            rt.check_in({"id": aid, "display_name": "Busy Tester", "sex": "male"})
+            rt.start()
+            assert est.blocked.wait(10.0), "the pose of the landing was never asked for"
+            _wait(rt, lambda s: s["state"] == "landed")
+            if how == "ring_lapped":
+                # The camera runs on until the ring no longer holds the frames around contact.
+                contact, ring = rt.sm.times["contact"], rt.ring
+                assert ring.wait_for_time(contact + int(1.5 * ring.capacity * ring.period_ns), timeout=10.0)
+                assert ring.time_span()[0] > contact
+                est.release.set()
+            snap = _wait(rt, lambda s: s["state"] in ("ready", "result", "fault"), timeout=10.0)
+            assert snap["state"] == "ready" and snap["prompt"] == BUSY_PROMPT, snap
+            assert snap["attempts"] == 0 and snap["last_verdict"] is None
+            history = [s.value for s in rt.sm.history]
+            assert history[history.index("landed"):] in (["landed", "ready"], ["landed", "analysing", "ready"])
+            est.release.set()  # the held pose returns now; its trial must still not be stored
+            rt.analysis_timeout_s = None
+            _control_trial(rt, recorder, store)
+            assert rt.last_record is not None and rt.last_record.athlete["id"] == aid
+    finally:
+        recorder.close()
+        store.close()

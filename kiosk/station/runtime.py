@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from kiosk.errors import CameraError, KioskError
+from kiosk.errors import CameraError, KioskError, StationBusyError
 from kiosk.keypoints import PoseFrame
 from kiosk.matcsv import MatEdge
 from kiosk.media import Frame
@@ -118,6 +118,8 @@ class _Trial:
     landing: CropRegion | None = None                      # the one square the landing is posed on
     over_budget: int = 0                                   # frames posed past the deadline (minimum density)
     essential: set[int] = field(default_factory=set)       # fine frames never cut (around peak flexion)
+    wanted: set[int] = field(default_factory=set)          # landing frames chosen (dense/coarse), not yet posed
+    seen_to: int | None = None                             # newest ring time of the landing window looked at
 
 
 #: States in which the worker keeps posing a trial that has not landed yet.
@@ -132,7 +134,7 @@ class StationRuntime:
                  min_score: float = 0.3, on_trial_done: Callable[[TrialRecord], None] | None = None,
                  cues=None, clock: Callable[[], int] = time.monotonic_ns, budget: Budget | None = None,
                  invoke_s: float | None = None, refiner_factory: Callable[[], PoseEstimator] | None = None,
-                 refine_invoke_s: float | None = None):
+                 refine_invoke_s: float | None = None, analysis_timeout_s: float | None = None):
         self.camera = camera
         self.mat = mat
         self.estimator_factory = estimator_factory
@@ -169,6 +171,9 @@ class StationRuntime:
         self.last_record: TrialRecord | None = None
         self.camera_error: str | None = None
         self._progress: tuple[int, int] | None = None   # (frames posed, frames planned) while analysing
+        #: Landing (or, without a mat, end of capture) -> verdict limit; None: by the work planned.
+        self.analysis_timeout_s = analysis_timeout_s
+        self._committed = -1   # the trial generation whose result is being stored and shown
         with self._lock:
             self._publish()
 
@@ -176,18 +181,31 @@ class StationRuntime:
     @classmethod
     def from_config(cls, config, *, on_trial_done: Callable[[TrialRecord], None] | None = None,
                     estimator_factory: Callable[[], PoseEstimator] | None = None,
-                    analyzer: Analyzer | None = None) -> StationRuntime:
+                    analyzer: Analyzer | None = None, clock: Callable[[], int] = time.monotonic_ns,
+                    clock_speed: float = 1.0, ring_seconds: float | None = None, budget: Budget | None = None,
+                    invoke_s: float | None = None, refine_invoke_s: float | None = None,
+                    analysis_timeout_s: float | None = None) -> StationRuntime:
+        """The station the config describes. The keywords after ``analyzer`` are for runs that
+        change time (bench/soak.py): ``clock`` runs ``clock_speed`` times faster than real time
+        and paces the replay camera and simulated mat too; ``ring_seconds`` overrides the
+        config's ring (in clock seconds); ``budget``, ``invoke_s`` and ``refine_invoke_s`` (clock
+        seconds per pose) are given to the frame plan instead of being measured."""
         from kiosk.station.camera import open_camera
         from kiosk.station.mat import Cues, GpioMat, NoMat, SimulatedMat, StartButton, make_pin_factory
 
-        camera = open_camera(config)
+        if clock_speed <= 0:
+            raise ValueError("clock_speed must be positive")
+        paced: dict[str, Any] = {}
+        if clock is not time.monotonic_ns or clock_speed != 1.0:
+            paced = {"clock": clock, "sleep": lambda s: time.sleep(max(0.0, s) / clock_speed)}
+        camera = open_camera(config, **paced)
         m = config.mat
         factory = make_pin_factory(m.pin_factory) if m.kind == "gpio" else None
         mat: Mat
         if m.kind == "gpio":
             mat = GpioMat(m.pin, debounce_ms=m.debounce_ms, pin_factory=factory, sense_pin=m.sense_pin)
         elif m.kind == "simulated":
-            mat = SimulatedMat(getattr(camera, "mat_edges", None) or [])
+            mat = SimulatedMat(getattr(camera, "mat_edges", None) or [], clock=clock, speed=clock_speed)
         else:
             mat = NoMat()
         if estimator_factory is None:
@@ -211,10 +229,12 @@ class StationRuntime:
         timing = Timing(countdown_s=m.countdown_s, drop_timeout_s=m.drop_timeout_s, stuck_s=m.stuck_s,
                         video_capture_s=min(config.camera.ring_seconds, 4.0))
         cues = Cues(m.led_pin, m.buzzer_pin, pin_factory=factory) if m.kind == "gpio" else None
-        rt = cls(camera, mat, estimator_factory, analyzer, ring_seconds=config.camera.ring_seconds, timing=timing,
-                 trials_total=config.session.trials, max_attempts=config.session.max_attempts,
+        rt = cls(camera, mat, estimator_factory, analyzer, ring_seconds=ring_seconds or config.camera.ring_seconds,
+                 timing=timing, trials_total=config.session.trials, max_attempts=config.session.max_attempts,
                  preview_estimator_factory=estimator_factory, min_score=config.pose.min_score,
-                 on_trial_done=on_trial_done, cues=cues, refiner_factory=refiner_factory)
+                 on_trial_done=on_trial_done, cues=cues, refiner_factory=refiner_factory, clock=clock,
+                 budget=budget, invoke_s=invoke_s, refine_invoke_s=refine_invoke_s,
+                 analysis_timeout_s=analysis_timeout_s)
         if m.kind == "gpio" and m.button_pin >= 0:
             rt._button = StartButton(m.button_pin, rt.start, pin_factory=factory)
         return rt
@@ -369,6 +389,33 @@ class StationRuntime:
     def _tick_loop(self) -> None:
         while not self._stop.wait(0.02):
             self._dispatch(Tick(self._clock()))
+            self._watchdog()
+
+    def _analysis_limit_s(self) -> float:
+        """How long after the second landing (or the end of a no-mat capture) a verdict may
+        take before the trial is given up: ``analysis_timeout_s``, else ANALYSIS_TIMEOUT_S, plus
+        without a mat twice the time to pose the whole capture (all posed after its end)."""
+        limit = self.analysis_timeout_s if self.analysis_timeout_s is not None else ANALYSIS_TIMEOUT_S
+        if not self.sm.has_mat:
+            t = self.sm.timing
+            limit += 2 * (t.video_capture_s + self.plan.pre_s) * self.plan.video_fps * self._invoke_s()
+        return limit
+
+    def _watchdog(self) -> None:
+        """Give up a trial whose verdict is overdue, whatever the worker is stuck on (a pose
+        call that never returns, frames that never come): the station goes back to ready with
+        the busy prompt, and the worker's late result is dropped (its generation is cancelled),
+        so nothing of the trial is stored. A result already being stored is let through."""
+        with self._lock:
+            if self.sm.state not in (State.LANDED, State.ANALYSING) or self._committed == self._gen:
+                return
+            anchor = self.sm.times.get("landing", self.sm.times.get("end"))
+            if anchor is None or self._clock() - anchor < self._analysis_limit_s() * 1e9:
+                return
+            overdue = (self._clock() - anchor) / 1e9
+            self._gen += 1  # the worker drops the trial when it looks again
+            log.warning("analysis overdue (%.1f s after the landing): trial given up", overdue)
+            self._dispatch(AnalysisFailed(f"analysis overdue after {overdue:.1f} s", prompt=BUSY_PROMPT))
 
     # --- analysis --------------------------------------------------------------------------
     # The worker follows the trial as it happens (kiosk.station.frameplan): standing frames
@@ -419,7 +466,10 @@ class StationRuntime:
                 log.warning("analysis failed: %s", exc)
                 trial = None
                 if gen == self._gen:
-                    self._dispatch(AnalysisFailed(str(exc)))
+                    # Before the second landing the machine ignores the failure; the "final" job
+                    # then starts the trial again and finds the same frames gone.
+                    busy = str(exc) if isinstance(exc, StationBusyError) else None
+                    self._dispatch(AnalysisFailed(str(exc), prompt=busy))
             except Exception:  # a bug must not kill the station: show a retry prompt
                 log.exception("analysis crashed")
                 trial = None
@@ -494,13 +544,17 @@ class StationRuntime:
             plan = trial.plan
         assert plan is not None
         hi = takeoff + int(plan.takeoff_pad_s * 1e9) if takeoff is not None else None
+        self._check_not_lapped(trial, plan)
         t = self.ring.times(contact - int((plan.ic_before_s + 0.02) * 1e9), hi)
+        if len(t):
+            trial.seen_to = max(trial.seen_to or int(t[-1]), int(t[-1]))
         # Every frame around the contact edge first (already in the ring), in time order, then
         # the coarse frames as they arrive.
         for mask in (plan.dense_mask(t, contact), plan.coarse_mask(t, contact, takeoff)):
-            for v in t[mask]:
-                if int(v) not in trial.posed:
-                    return int(v)
+            chosen = [int(v) for v in t[mask] if int(v) not in trial.posed]
+            trial.wanted.update(chosen)
+            if chosen:
+                return chosen[0]
         if takeoff is None or hi is None or not len(t) or not self.ring.wait_for_time(hi, 0.0):
             return None
         if trial.fine is None or (not trial.fine and not trial.relocated):
@@ -527,6 +581,30 @@ class StationRuntime:
             return None
         trial.over_budget += late
         return trial.fine.pop(0)
+
+    def _check_not_lapped(self, trial: _Trial, plan: FramePlan) -> None:
+        """Raise StationBusyError when the ring has overwritten a landing frame the trial still
+        needs: the worker fell a whole ring behind the camera (a loaded box, a slow pose), and
+        waiting would wait for ever. Needed: the dense frames from ``ic_before_s`` before
+        contact until first looked at, then every frame after the newest one looked at (the
+        coarse and fine frames are chosen from them), the chosen ones not posed yet, and, once
+        take-off is in, every frame from contact on until the fine frames are chosen."""
+        span = self.ring.time_span()
+        if span is None:
+            return
+        oldest, period = span[0], self.ring.period_ns
+        contact = trial.times["contact"]
+        if trial.fine is None:
+            # the first frame not looked at yet is about one period after the newest looked at
+            need = [contact - int(plan.ic_before_s * 1e9) + period if trial.seen_to is None
+                    else trial.seen_to + period + period // 2]
+            if "takeoff" in trial.times:
+                need.append(contact + period)  # the fine frames are chosen from contact on
+        else:
+            need = list(trial.fine)
+        need += trial.wanted
+        if need and oldest > min(need):
+            raise StationBusyError(BUSY_PROMPT)
 
     def _target_s(self) -> float:
         """Landing -> verdict target: the budget's, else DESIGN.md's by hardware class (a pose
@@ -563,10 +641,13 @@ class StationRuntime:
         it, and ``score_trial`` re-posing a clip frame by frame reads the same ones."""
         got = self.ring.window(t_ns, t_ns)
         trial.posed.add(t_ns)
+        trial.wanted.discard(t_ns)
         if "contact" not in trial.times:
             trial.last_baseline_ns = t_ns
-        if not len(got):  # overwritten meanwhile (a ring shorter than the trial): skip it
-            return
+        if not len(got):  # overwritten meanwhile: the worker is a whole ring behind the camera
+            if "contact" in trial.times:
+                raise StationBusyError(BUSY_PROMPT)  # a landing frame lost: the trial cannot be trusted
+            return  # a standing frame: the next one will do
         img, idx = got.images[0], int(got.indices[0])
         t = (t_ns - trial.t0_ns) / 1e9
         if estimator is not None:
@@ -714,8 +795,10 @@ class StationRuntime:
                                       "invoke_ms": round(1e3 * trial.invoke_s_at_contact, 1),
                                       "refined": len(refinement.positions) if refinement is not None else 0,
                                       "frames": len(trial.frames)})
-        if trial.gen != self._gen:
-            return
+        with self._lock:  # from here the watchdog lets this trial finish: it is being stored
+            if trial.gen != self._gen:
+                return
+            self._committed = trial.gen
         self.last_record = record
         if self.on_trial_done is not None:
             try:
@@ -805,6 +888,11 @@ class StationRuntime:
 
 #: No camera frame for this long is a camera fault (and a trial waiting on frames gives up).
 CAMERA_SILENCE_S = 1.0
+#: Second landing -> verdict limit (runtime clock seconds) before the trial is given up: ~10x
+#: DESIGN.md's Pi 4 target (2.5 s), so only a stuck analysis reaches it.
+ANALYSIS_TIMEOUT_S = 25.0
+#: The prompt when the station could not keep up with a trial (frames lost, analysis overdue).
+BUSY_PROMPT = "The station was too busy to analyse this jump. Please jump again."
 #: A hole this long in a trial's capture makes the trial unusable.
 CAMERA_GAP_S = 0.25
 #: The visible check counts a joint as seen this much below the scoring threshold.

@@ -95,7 +95,8 @@ class AnalysisDone:
 
 @dataclass(frozen=True)
 class AnalysisFailed:
-    message: str
+    message: str            # for the log
+    prompt: str | None = None   # shown instead of the generic "failed" prompt when the reason is the station's
 
 
 @dataclass(frozen=True)
@@ -391,7 +392,7 @@ class StateMachine:
                 prompt += ". " + PROMPTS["session_done"]
             self._to(State.RESULT, prompt)
         elif isinstance(ev, AnalysisFailed):
-            self._ready("failed")
+            self._ready(ev.prompt or "failed")
         return []
 
     def countdown_remaining(self) -> float | None:
