@@ -20,6 +20,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -466,8 +467,9 @@ class _JpegClip(Sequence):
         return Frame(i, t, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
 
 
-def open_camera(config) -> Camera:  # config: kiosk.config.Config
-    """The camera the station config names."""
+def open_camera(config, **paced: Any) -> Camera:  # config: kiosk.config.Config
+    """The camera the station config names; ``paced`` (``clock``, ``sleep``) goes to the clip
+    cameras (replay, synthetic), e.g. the soak's accelerated clock."""
     cam = config.camera
     if cam.source == "picamera2":
         return Picamera2Camera(cam.width, cam.height, cam.fps, exposure_us=cam.exposure_us,
@@ -479,5 +481,5 @@ def open_camera(config) -> Camera:  # config: kiosk.config.Config
             raise CameraError("[camera] source = \"replay\" needs replay_path: the clip to play")
         # Several clips separated by the OS path separator play in turn (the demo's playlist).
         first, *more = [p for p in cam.replay_path.split(os.pathsep) if p]
-        return ReplayCamera(first, cam.width, cam.height, more=more)
-    return SyntheticCamera(cam.width, cam.height, cam.fps)
+        return ReplayCamera(first, cam.width, cam.height, more=more, **paced)
+    return SyntheticCamera(cam.width, cam.height, cam.fps, **paced)

@@ -270,12 +270,18 @@ class SimulatedMat(Mat):
     :meth:`play` schedules the edges at ``origin_ns + t``; the replay camera calls it when the
     clip starts playing, so mat and frames share one time base exactly as on the station.
     Events carry the exact scheduled times (like kernel edge timestamps), not the wake-up times.
+    ``speed`` is how many ``clock`` seconds pass per real second (the soak's accelerated clock):
+    the wait for the next edge is the clock time left divided by it, so edges are not late.
     """
 
-    def __init__(self, edges: Sequence[MatEdge], *, clock: Callable[[], int] = time.monotonic_ns):
+    def __init__(self, edges: Sequence[MatEdge], *, clock: Callable[[], int] = time.monotonic_ns,
+                 speed: float = 1.0):
         super().__init__()
+        if speed <= 0:
+            raise ValueError("speed must be positive")
         self.edges = list(edges)
         self._clock = clock
+        self.speed = float(speed)
         self._level = False
         self._cond = threading.Condition()
         self._queue: list[MatEvent] = []
@@ -311,7 +317,7 @@ class SimulatedMat(Mat):
                 now = self._clock()
                 ev = self._queue[0]
                 if ev.t_ns > now:
-                    self._cond.wait(timeout=(ev.t_ns - now) / 1e9)
+                    self._cond.wait(timeout=(ev.t_ns - now) / 1e9 / self.speed)
                     continue
                 self._queue.pop(0)
                 self._level = ev.pressed
