@@ -146,3 +146,75 @@ def test_no_drop_times_out_to_ready(clip: Path):
     # the video saw the athlete drop while the mat stayed open: a cut mat wire, said as such
     assert "mat felt nothing" in snap["prompt"]
     assert [s.value for s in rt.sm.history][-3:] == ["countdown", "awaiting_landing", "ready"]
+
+
+def test_simulated_mat_keeps_time_on_a_fast_clock():
+    """On a clock running 40x faster (the soak's), the mat waits the clock time left divided by
+    the speed: edges 1-2 clock seconds apart arrive within a fraction of a real second, each
+    stamped with its scheduled time and delivered once the clock has reached it."""
+    import threading
+    import time
+
+    from kiosk.station.camera import REST_S
+
+    speed = 40.0
+    t0 = time.monotonic_ns()
+
+    def clock() -> int:
+        return t0 + int((time.monotonic_ns() - t0) * speed)
+
+    got: list[tuple[int, bool, int]] = []
+    done = threading.Event()
+
+    def listener(ev) -> None:
+        got.append((ev.t_ns, ev.pressed, clock()))
+        if len(got) == 4:
+            done.set()
+
+    mat = SimulatedMat([MatEdge(1.0, True), MatEdge(1.5, False), MatEdge(2.0, True)], clock=clock, speed=speed)
+    mat.set_listener(listener)
+    mat.start()
+    try:
+        origin = clock()
+        started = time.monotonic()
+        mat.play(origin)
+        # at real speed the last edge (the walk-off REST_S after the landing) would take 3.5 s;
+        # at 40x it takes under 0.1 s (plus scheduling)
+        assert done.wait(timeout=1.0), got
+        assert time.monotonic() - started < 1.0
+    finally:
+        mat.close()
+    walk_off = int((2.0 + REST_S) * 1e9)
+    assert [(t - origin, p) for t, p, _ in got] == [(1_000_000_000, True), (1_500_000_000, False),
+                                                    (2_000_000_000, True), (walk_off, False)]
+    assert all(seen >= t for t, _, seen in got)  # never early
+    with pytest.raises(ValueError):
+        SimulatedMat([], speed=0)
+
+
+def test_from_config_on_a_fast_clock(clip: Path):
+    """What bench/soak.py needs from ``from_config``: its clock on the runtime, the replay
+    camera and the simulated mat (paced at the clock's speed), its own ring length, budget and
+    per-pose times instead of the measured ones."""
+    import time
+
+    from kiosk.config import config_from_dict
+    from kiosk.station.frameplan import Budget
+
+    cfg = config_from_dict({"camera": {"source": "replay", "replay_path": str(clip), "width": 160, "height": 120},
+                            "mat": {"kind": "simulated"}})
+
+    def clock() -> int:
+        return 4 * time.monotonic_ns()
+
+    rt = StationRuntime.from_config(cfg, clock=clock, clock_speed=4.0, ring_seconds=0.5, budget=Budget(target_s=1.0),
+                                    invoke_s=0.2, refine_invoke_s=0.6, analysis_timeout_s=9.0)
+    assert rt._clock is clock and rt.camera._clock is clock and rt.mat._clock is clock
+    assert isinstance(rt.mat, SimulatedMat) and rt.mat.speed == 4.0 and rt.mat.edges == EDGES
+    assert rt.ring.seconds == 0.5 and rt.budget.target_s == 1.0
+    assert (rt.invoke_s, rt.refine_invoke_s, rt.analysis_timeout_s) == (0.2, 0.6, 9.0)
+    started = time.monotonic()
+    rt.camera._sleep(0.4)  # 0.4 clock seconds are 0.1 real ones
+    assert time.monotonic() - started < 0.3
+    plain = StationRuntime.from_config(cfg)
+    assert plain._clock is time.monotonic_ns and plain.mat.speed == 1.0 and plain.ring.seconds == cfg.camera.ring_seconds
