@@ -33,15 +33,12 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kiosk.station.mat import MatEvent, SimulatedMat
-
 
 class FastClock:
-    """Monotonic time running ``speed`` times faster; ``sleep`` sleeps the scaled real time."""
+    """Monotonic time running ``speed`` times faster than real time."""
 
     def __init__(self, speed: float):
         self.speed = speed
@@ -49,33 +46,6 @@ class FastClock:
 
     def __call__(self) -> int:
         return self._t0 + int((time.monotonic_ns() - self._t0) * self.speed)
-
-    def sleep(self, seconds: float) -> None:
-        time.sleep(max(0.0, seconds) / self.speed)
-
-
-class FastMat(SimulatedMat):
-    """The simulated mat, waiting in scaled real time between its scheduled edges."""
-
-    def __init__(self, edges, clock: FastClock):
-        super().__init__(edges, clock=clock)
-        self._speed = clock.speed
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while not self._stop and not self._queue:
-                    self._cond.wait()
-                if self._stop:
-                    return
-                now = self._clock()
-                ev = self._queue[0]
-                if ev.t_ns > now:
-                    self._cond.wait(timeout=(ev.t_ns - now) / 1e9 / self._speed)
-                    continue
-                self._queue.pop(0)
-                self._level = ev.pressed
-            self._emit([MatEvent(ev.t_ns, ev.pressed)])
 
 
 def rss_kb() -> int:
@@ -107,51 +77,14 @@ def measure_invoke_s(model: str, threads: int, image: Any, n: int = 12) -> float
     return statistics.median(times)
 
 
-def build_runtime(cfg: Any, clock: FastClock, on_trial_done: Callable[[Any], None], invoke_s: float,
-                  refine_invoke_s: float | None) -> Any:
-    """The demo station as ``StationRuntime.from_config`` builds it (replay playlist camera,
-    simulated mat, configured pose/refine models, score_trial), on ``clock``; ``invoke_s`` and
-    ``refine_invoke_s`` are in that clock's seconds."""
-    from functools import partial
-
-    from kiosk.pose.movenet import create_estimator
-    from kiosk.pose.refine import score_trial
-    from kiosk.station.camera import ReplayCamera
-    from kiosk.station.frameplan import Budget
-    from kiosk.station.runtime import StationRuntime
-    from kiosk.station.statemachine import Timing
-
-    cam_cfg, pose, m = cfg.camera, cfg.pose, cfg.mat
-    first, *more = [p for p in cam_cfg.replay_path.split(os.pathsep) if p]
-    camera = ReplayCamera(first, cam_cfg.width, cam_cfg.height, more=more, clock=clock, sleep=clock.sleep)
-    mat = FastMat(camera.mat_edges or [], clock)
-
-    def estimator():
-        return create_estimator(pose.model, pose.threads, min_score=pose.min_score)
-
-    def refiner():
-        return create_estimator(pose.refine_model, pose.threads, min_score=pose.min_score)
-
-    # The ring holds ring_seconds of CLOCK time, i.e. 1/speed of it in real time; doubled, so an
-    # analysis delayed by other jobs on a shared box still finds its frames. (A worker that falls
-    # behind the whole ring waits forever in "analysing": see docs/OPERATIONS.md, Soak.)
-    ring_s = 2 * cam_cfg.ring_seconds
-    timing = Timing(countdown_s=m.countdown_s, drop_timeout_s=m.drop_timeout_s, stuck_s=m.stuck_s,
-                    video_capture_s=min(cam_cfg.ring_seconds, 4.0))
-    return StationRuntime(camera, mat, estimator, partial(score_trial, thresholds=cfg.scoring, min_score=pose.min_score),
-                          ring_seconds=ring_s, timing=timing, trials_total=cfg.session.trials,
-                          max_attempts=cfg.session.max_attempts, preview_estimator_factory=estimator,
-                          min_score=pose.min_score, on_trial_done=on_trial_done, clock=clock,
-                          refiner_factory=refiner if pose.refine_model != "none" else None,
-                          budget=Budget(target_s=1.0), invoke_s=invoke_s, refine_invoke_s=refine_invoke_s)
-
-
 def run_soak(trials: int, *, speed: float = 4.0, warmup: int = 20, workdir: Path | None = None,
              threads: int = 2, progress: bool = False) -> dict:
     """Run ``trials`` trials through the demo app; returns the figures (see module docstring)."""
     from kiosk.commands.serve import prepare_demo
     from kiosk.config import config_from_dict
     from kiosk.media import open_source
+    from kiosk.station.frameplan import Budget
+    from kiosk.station.runtime import StationRuntime
     from kiosk.store import Store
     from kiosk.synth.validate import truth_score
     from kiosk.web import create_app
@@ -182,7 +115,13 @@ def run_soak(trials: int, *, speed: float = 4.0, warmup: int = 20, workdir: Path
 
     clock = FastClock(speed)
     recorder = StationRecorder(store, cfg)
-    rt = build_runtime(cfg, clock, recorder.on_trial_done, invoke * speed, refine * speed if refine else None)
+    # The demo station as the demo builds it, on the fast clock. The ring holds ring_seconds of
+    # CLOCK time, i.e. 1/speed of it in real time; doubled, so an analysis delayed by other jobs
+    # on a shared box still finds its frames (one that falls a whole ring behind is given up with
+    # the busy prompt and counted in "aborted").
+    rt = StationRuntime.from_config(cfg, on_trial_done=recorder.on_trial_done, clock=clock, clock_speed=speed,
+                                    ring_seconds=2 * cfg.camera.ring_seconds, budget=Budget(target_s=1.0),
+                                    invoke_s=invoke * speed, refine_invoke_s=refine * speed if refine else None)
     recorder.attach(rt)
     app = create_app(cfg, rt, store=store)
     app.extensions["station_recorder"] = recorder
