@@ -47,3 +47,33 @@ def test_station_verdict_matches_analyze_command(tmp_path: Path, capsys):
     edges = rt.last_record.mat_edges
     shift = edges[0].t - cam.mat_edges[0].t
     assert [round(e.t - shift, 6) for e in edges] == [round(e.t, 6) for e in cam.mat_edges]
+
+
+@pytest.mark.slow
+def test_station_never_passes_a_second_person(tmp_path: Path):
+    """The station's own scoring path (score_trial with its Lightning estimator and frames) finds a
+    passer-by that a fixed landing square never jumps to: RETAKE second_person, not PASS."""
+    from functools import partial
+
+    from kiosk.pose.movenet import create_estimator
+    from kiosk.pose.refine import score_trial
+    from kiosk.station.camera import ReplayCamera
+    from kiosk.station.mat import SimulatedMat
+    from kiosk.station.runtime import StationRuntime
+    from kiosk.station.statemachine import Timing
+    from kiosk.synth.clip import render_clip
+    from kiosk.synth.params import sample_params
+
+    render_clip(sample_params(1001, second_person=True, fps=120.0, width=640, height=480), tmp_path)
+    cam = ReplayCamera(tmp_path / "clip.mp4", 640, 480)
+    rt = StationRuntime(cam, SimulatedMat(cam.mat_edges), lambda: create_estimator("lightning", 2),
+                        partial(score_trial), timing=Timing(countdown_s=0.3))
+    with rt:
+        rt.check_in({"id": 1, "name": "synthetic"})
+        snap = rt.start()
+        while snap["state"] not in ("result", "ready"):
+            seq = snap["seq"]
+            snap = rt.wait_for_change(seq, timeout=60.0)
+            assert snap["seq"] != seq, f"stuck in {snap['state']}"
+    assert snap["last_verdict"] == "RETAKE"
+    assert "second_person" in rt.last_record.result["findings"]

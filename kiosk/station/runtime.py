@@ -772,6 +772,14 @@ class StationRuntime:
                     self._refiner = self.refiner_factory()
                 kwargs.update(images=images_from_list([f.image for f in trial.frames]), refiner=self._refiner,
                               max_refined=n)
+        if estimator is not None and _takes(self.analyzer, "tracker", by_name=True):
+            # With the first-pass model and the frames, score_trial also poses a few frames with
+            # the athlete masked out: the second-person check that does not rely on the model
+            # jumping to the other person (a fixed landing square never does).
+            from kiosk.pose.refine import images_from_list
+
+            kwargs.setdefault("images", images_from_list([f.image for f in trial.frames]))
+            kwargs["tracker"] = estimator
         out = self.analyzer(trial.poses, edges, **kwargs)
         result, poses, refinement = out if isinstance(out, tuple) else (out, trial.poses, None)
         verdict = str(getattr(result, "verdict", "RETAKE"))
