@@ -14,7 +14,8 @@ import io
 import json
 import statistics
 import zipfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,44 @@ def parse_day(text: str | None, tz: tzinfo | None) -> date:
         return date.fromisoformat(text.strip())
     except ValueError:
         raise InputError(f"{text!r} is not a date like 2026-11-21") from None
+
+
+#: Longest date range one export or API call may cover (about ten years).
+MAX_RANGE_DAYS = 3660
+
+
+@dataclass(frozen=True)
+class DayRange:
+    """A validated ``?date=`` or ``?from=&to=`` request, with ``?athlete=`` / ``?team=`` filters."""
+
+    start: str  # UTC ISO bounds of the local days
+    end: str
+    label: str  # for file names, e.g. "2026-11-21" or "2026-11-01_2026-11-21_athlete7"
+    filters: dict
+
+
+def parse_range(args: Mapping[str, str], tz: tzinfo | None) -> DayRange:
+    """The day range and filters of a coach export or API query; InputError when malformed."""
+    if args.get("from") or args.get("to"):
+        first, last = parse_day(args.get("from"), tz), parse_day(args.get("to"), tz)
+        label = f"{first}_{last}"
+    else:
+        first = last = parse_day(args.get("date"), tz)
+        label = first.isoformat()
+    if (last - first).days > MAX_RANGE_DAYS:
+        raise InputError(f"a range is at most {MAX_RANGE_DAYS} days")
+    start, end = day_bounds(first, last, tz)
+    filters: dict = {}
+    if args.get("athlete"):
+        try:
+            filters["athlete_id"] = int(args["athlete"])
+        except ValueError:
+            raise InputError("athlete must be an id number") from None
+        label += f"_athlete{filters['athlete_id']}"
+    if args.get("team"):
+        filters["team"] = args["team"]
+        label += "_team"
+    return DayRange(start, end, label, filters)
 
 
 def local_time(iso: str | None, tz: tzinfo | None) -> datetime | None:

@@ -18,7 +18,6 @@ from kiosk.store import export
 from kiosk.web import auth, get_store, get_tz
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
-MAX_RANGE_DAYS = 3660
 
 
 @bp.before_request
@@ -64,27 +63,11 @@ def trial_json(t: dict) -> dict:
 
 
 def _range() -> tuple[str, str, dict[str, Any]]:
-    tz = get_tz()
     try:
-        if request.args.get("from") or request.args.get("to"):
-            first = export.parse_day(request.args.get("from"), tz)
-            last = export.parse_day(request.args.get("to"), tz)
-        else:
-            first = last = export.parse_day(request.args.get("date"), tz)
-        if (last - first).days > MAX_RANGE_DAYS:
-            abort(400, f"a range is at most {MAX_RANGE_DAYS} days")
-        start, end = export.day_bounds(first, last, tz)
+        r = export.parse_range(request.args, get_tz())
     except InputError as exc:
         abort(400, str(exc))
-    filters: dict[str, Any] = {}
-    if request.args.get("athlete"):
-        try:
-            filters["athlete_id"] = int(request.args["athlete"])
-        except ValueError:
-            abort(400, "athlete must be an id number")
-    if request.args.get("team"):
-        filters["team"] = request.args["team"]
-    return start, end, filters
+    return r.start, r.end, r.filters
 
 
 @bp.get("/trials")

@@ -35,7 +35,6 @@ bp = Blueprint("coach", __name__, url_prefix="/coach", template_folder="template
 
 CSP = ("default-src 'self'; img-src 'self' data:; media-src 'self'; style-src 'self'; script-src 'none'; "
        "object-src 'none'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
-MAX_RANGE_DAYS = 3660
 LEFT_COLOUR, RIGHT_COLOUR = "#1f6fb5", "#d9661f"
 
 
@@ -278,30 +277,11 @@ def roster_csv() -> Any:
 
 def _range() -> tuple[str, str, str, dict[str, Any]]:
     """(start, end, file label, filters) from ?date= or ?from=&to=, plus ?athlete= and ?team=."""
-    tz = get_tz()
-    if request.args.get("from") or request.args.get("to"):
-        first, last = _day_arg("from"), _day_arg("to")
-        label = f"{first}_{last}"
-    else:
-        first = last = _day_arg("date")
-        label = first.isoformat()
-    if (last - first).days > MAX_RANGE_DAYS:
-        abort(400, f"a range is at most {MAX_RANGE_DAYS} days")
     try:
-        start, end = export.day_bounds(first, last, tz)
+        r = export.parse_range(request.args, get_tz())
     except InputError as exc:
         abort(400, str(exc))
-    filters: dict[str, Any] = {}
-    if request.args.get("athlete"):
-        try:
-            filters["athlete_id"] = int(request.args["athlete"])
-        except ValueError:
-            abort(400, "athlete must be an id number")
-        label += f"_athlete{filters['athlete_id']}"
-    if request.args.get("team"):
-        filters["team"] = request.args["team"]
-        label += "_team"
-    return start, end, label, filters
+    return r.start, r.end, r.label, r.filters
 
 
 @bp.get("/export/trials.csv")
