@@ -153,3 +153,19 @@ def test_sample_seed_verdicts_follow_the_numbers(db: Store) -> None:
         legs = t["metrics"]["legs"]
         flagged = any(legs[s]["valgus_displacement"] >= 10.6 for s in legs) or t["metrics"]["kasr_peak"] < 0.6
         assert t["verdict"] == ("RETAKE" if t["verdict"] == "RETAKE" else "FLAG" if flagged else "PASS")
+
+
+def test_parse_range_labels_filters_and_refuses_bad_input():
+    from datetime import UTC
+
+    from kiosk.errors import InputError
+    from kiosk.store.export import parse_range
+
+    r = parse_range({"from": "2026-11-01", "to": "2026-11-21", "athlete": "7", "team": "U17"}, UTC)
+    assert r.label == "2026-11-01_2026-11-21_athlete7_team"
+    assert r.filters == {"athlete_id": 7, "team": "U17"}
+    assert r.start < r.end
+    assert parse_range({"date": "2026-11-21"}, UTC).label == "2026-11-21"
+    for bad in ({"date": "21/11/2026"}, {"athlete": "x; DROP TABLE"}, {"from": "2000-01-01", "to": "2026-01-01"}):
+        with pytest.raises(InputError):
+            parse_range(bad, UTC)
