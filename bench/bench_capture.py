@@ -176,10 +176,7 @@ def trial_latency(model: str, threads: int, seed: int, invoke_ms: float | None =
                             lambda poses, edges, **kw: analyze_trial(poses, edges, **kw),
                             timing=Timing(countdown_s=0.5))
         with rt:
-            rt.check_in({"id": 1, "name": "bench"})
-            snap = rt.start()
-            while snap["state"] not in ("result", "ready"):
-                snap = rt.wait_for_change(snap["seq"], timeout=30.0)
+            snap = rt.run_trial({"id": 1, "name": "bench"}, step_timeout=30.0)
         rec = rt.last_record
     if rec is None:
         raise SystemExit(f"trial did not complete: {snap['prompt']}")

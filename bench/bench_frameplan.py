@@ -81,10 +81,7 @@ def station(clip: Path, threads: int, invoke_ms: float | None) -> tuple[object, 
     rt = StationRuntime(cam, SimulatedMat(cam.mat_edges), factory,
                         lambda poses, edges, **kw: analyze_trial(poses, edges, **kw), timing=Timing(countdown_s=0.5))
     with rt:
-        rt.check_in({"id": 1, "name": "bench"})
-        snap = rt.start()
-        while snap["state"] not in ("result", "ready"):
-            snap = rt.wait_for_change(snap["seq"], timeout=60.0)
+        snap = rt.run_trial({"id": 1, "name": "bench"})
     rec = rt.last_record
     if rec is None:
         raise SystemExit(f"trial did not complete: {snap['prompt']}")

@@ -33,12 +33,7 @@ def test_station_verdict_matches_analyze_command(tmp_path: Path, capsys):
     rt = StationRuntime(cam, SimulatedMat(cam.mat_edges), lambda: create_estimator("lightning", 2),
                         lambda poses, edges, **kw: analyze_trial(poses, edges, **kw), timing=Timing(countdown_s=0.3))
     with rt:
-        rt.check_in({"id": 1, "name": "synthetic"})
-        snap = rt.start()
-        while snap["state"] not in ("result", "ready"):
-            seq = snap["seq"]
-            snap = rt.wait_for_change(seq, timeout=60.0)
-            assert snap["seq"] != seq, f"stuck in {snap['state']}"
+        snap = rt.run_trial({"id": 1, "name": "synthetic"})
     assert [s.value for s in rt.sm.history] == ["idle", "ready", "countdown", "awaiting_landing", "contact", "flight",
                                                 "landed", "analysing", "result"]
     assert snap["last_verdict"] == expected["verdict"]
@@ -69,11 +64,6 @@ def test_station_never_passes_a_second_person(tmp_path: Path):
     rt = StationRuntime(cam, SimulatedMat(cam.mat_edges), lambda: create_estimator("lightning", 2),
                         partial(score_trial), timing=Timing(countdown_s=0.3))
     with rt:
-        rt.check_in({"id": 1, "name": "synthetic"})
-        snap = rt.start()
-        while snap["state"] not in ("result", "ready"):
-            seq = snap["seq"]
-            snap = rt.wait_for_change(seq, timeout=60.0)
-            assert snap["seq"] != seq, f"stuck in {snap['state']}"
+        snap = rt.run_trial({"id": 1, "name": "synthetic"})
     assert snap["last_verdict"] == "RETAKE"
     assert "second_person" in rt.last_record.result["findings"]

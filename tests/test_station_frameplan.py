@@ -319,12 +319,7 @@ def test_station_poses_every_frame_from_contact_on_one_landing_square(tmp_path):
     rt = StationRuntime(cam, SimulatedMat(cam.mat_edges), lambda: est, analyzer, ring_seconds=4.0,
                         timing=Timing(countdown_s=0.2), invoke_s=0.001, budget=Budget(target_s=1.0))
     with rt:
-        rt.check_in({"id": 1, "name": "Ana"})
-        snap = rt.start()
-        while snap["state"] not in ("result", "ready"):
-            prev = snap["seq"]
-            snap = rt.wait_for_change(prev, timeout=10.0)
-            assert snap["seq"] != prev, f"stuck in {snap['state']}"
+        snap = rt.run_trial({"id": 1, "name": "Ana"}, step_timeout=10.0)
     assert snap["state"] == "result"
     square = landing_region(_body(), 640, 480)
     assert est.regions[0] == (72, full_frame_region(640, 480))  # frame nearest the 0.60 s edge

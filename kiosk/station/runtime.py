@@ -253,6 +253,19 @@ class StationRuntime:
     def check_in(self, athlete: dict) -> dict:
         return self._dispatch(CheckIn(athlete))
 
+    def run_trial(self, athlete: dict, *, step_timeout: float = 60.0) -> dict:
+        """Check ``athlete`` in, press Start and follow the trial to its result or back to ready
+        (benchmarks, tests, doctor-style checks). Raises TimeoutError when no state change comes
+        within ``step_timeout`` seconds: a stuck station, not a slow one."""
+        self.check_in(athlete)
+        snap = self.start()
+        while snap["state"] not in ("result", "ready"):
+            seq = snap["seq"]
+            snap = self.wait_for_change(seq, timeout=step_timeout)
+            if snap["seq"] == seq:
+                raise TimeoutError(f"station stuck in {snap['state']} for {step_timeout:g} s")
+        return snap
+
     def start(self) -> dict:
         """The on-screen Start; the start button calls this too."""
         return self._dispatch(Start())
