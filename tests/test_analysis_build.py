@@ -43,6 +43,7 @@ class Jump:
     noise_px: float = 0.0
     seed: int = 1
     lean_px: float = 0.0           # shoulders shifted toward the athlete's left at peak
+    drift_px: float = 0.0          # the second landing this much lower in the image (nearer the camera)
 
     @property
     def ic(self) -> float:
@@ -97,9 +98,9 @@ def pose_at(j: Jump, t: float) -> np.ndarray:
         sink = j.depth_px * _shape(j, t)
     elif t <= j.landing:
         u = t - j.takeoff
-        ank_y, sink = floor - (v_off * u - 0.5 * g_px * u * u), 0.0
+        ank_y, sink = floor - (v_off * u - 0.5 * g_px * u * u) + j.drift_px * u / j.flight_s, 0.0
     else:
-        ank_y, sink = floor, 0.0
+        ank_y, sink = floor + j.drift_px, 0.0
     cx = W / 2
     hip_y = ank_y - j.leg_px + sink
     kp = np.zeros((NUM_KEYPOINTS, 2))

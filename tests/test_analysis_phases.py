@@ -31,6 +31,30 @@ def test_video_events_within_one_frame(fps, noise):
     assert abs(ev.peak_flexion_s - j.peak) <= 2 * frame
 
 
+@pytest.mark.parametrize("drift", [0.0, 25.0])
+@pytest.mark.parametrize("noise", [0.0, 1.5])
+def test_video_events_when_the_second_landing_is_nearer_the_camera(drift, noise):
+    # Athletes drift forward in the jump, so the second landing sits lower in the image: the first
+    # contact and take-off must be judged against the level the feet rested at, not the clip's lowest.
+    j = Jump(noise_px=noise, drift_px=drift, seed=7)
+    ev = events(j, with_mat=False)
+    assert abs(ev.initial_contact_s - j.ic) <= 1 / j.fps
+    assert abs(ev.takeoff_s - j.takeoff) <= 1 / j.fps
+    assert abs(ev.second_landing_s - j.landing) <= 1 / j.fps
+
+
+def test_takeoff_ignores_the_ankle_creeping_up_during_the_contact():
+    # MoveNet's ankle creeps 5-9 px up the shank at deep flexion (2-3 % of the leg); not a take-off
+    def creep(i: int, t: float, kp: np.ndarray) -> None:
+        if j.ic + 0.08 < t < j.takeoff - 0.05:
+            kp[[KP["left_ankle"], KP["right_ankle"]], 1] -= 9.0
+
+    j = Jump(noise_px=1.0, drift_px=20.0, seed=3)
+    s = ser.clean(ser.from_frames(frames(j, creep), 0.3), 0.05)
+    ev = detect_events(s.t, s.xy, None)
+    assert abs(ev.takeoff_s - j.takeoff) <= 1 / j.fps
+
+
 def test_mat_events_win_and_video_estimate_is_kept():
     j = Jump(noise_px=1.0)
     ev = events(j, with_mat=True)

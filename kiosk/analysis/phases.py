@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from kiosk.analysis.kink import kink_time
 from kiosk.keypoints import LEFT_ANKLE, LEFT_HIP, LEFT_SHOULDER, RIGHT_ANKLE, RIGHT_HIP, RIGHT_SHOULDER
 from kiosk.matcsv import MatEdge
 
@@ -39,10 +40,21 @@ FLOOR_SPAN_S = 0.08
 #: The rise fitted to find take-off spans at most this long (the ascent lasts 0.1-0.3 s, and a
 #: longer fit outvotes the model's lag in the first frames of the rise); the level the feet
 #: leave is the median over TAKEOFF_FLOOR_SPAN_S ending RISE_GAP_S before the first sample at
-#: half the box drop (the rise to there takes ~20-50 ms at take-off speeds of 1-3 m/s).
+#: ``MIN_DROP`` above the floor (the rise to there takes ~40-100 ms at take-off speeds of 1-3 m/s; the walk back below covers the rest).
 RISE_FIT_SPAN_S = 0.15
 TAKEOFF_FLOOR_SPAN_S = 0.04
+#: The kink fit at take-off (:func:`kiosk.analysis.kink.kink_time`) takes the rise this long and
+#: the rest this long before the first sample clearly risen, and looks for the kink up to
+#: KINK_BACK_S before that sample.
+KINK_RISE_S = 0.08
+KINK_REST_S = 0.1
+KINK_BACK_S = 0.05
 RISE_GAP_S = 0.045
+#: A fall that has passed the ``MIN_DROP`` line reaches the floor within ~50 ms (the last 10 cm
+#: at 2-3 m/s); the level the ankles then rest at is the median over the REST_SPAN_S after
+#: REST_DELAY_S (contacts last 0.2 s and more).
+REST_DELAY_S = 0.06
+REST_SPAN_S = 0.08
 #: Peak flexion: the parabola through the hip height spans this long each side of the lowest sample.
 PEAK_FIT_S = 0.04
 #: Standing still: hips and ankles slower than this many leg lengths per second.
@@ -173,6 +185,10 @@ def _contact_time(t: np.ndarray, y: np.ndarray, k: int, scale: float, sigma: flo
     j = k
     while j > 0 and not (np.isfinite(y[j]) and y[j] < level - thr):
         j -= 1
+    win = (t >= t[j] - max(FIT_SPAN_S, 3.5 * dt)) & (t <= t[k] + max(FLOOR_SPAN_S, 3 * dt))
+    hit = kink_time(t[win], y[win], float(t[j]) - dt, max(float(t[j]) + 4 * dt, float(t[k])), dt, moving_after=False)
+    if hit is not None:
+        return hit
     sel = (t <= t[j]) & (t >= t[j] - max(FIT_SPAN_S, 3.5 * dt)) & np.isfinite(y) & (y < level - thr)
     hit = _reach(t[sel], y[sel], level, float(t[j]), float(t[j]), max(float(t[j]) + 4 * dt, float(t[k])))
     if hit is None:
@@ -180,13 +196,23 @@ def _contact_time(t: np.ndarray, y: np.ndarray, k: int, scale: float, sigma: flo
     return hit
 
 
-def _landing(t: np.ndarray, ankle_y: np.ndarray, floor: float, scale: float, start: int,
-             sigma: float, dt: float) -> tuple[int, float] | None:
-    """First landing at or after frame ``start``: (first on-floor frame, contact time).
+def _rest_level(t: np.ndarray, y: np.ndarray, k: int) -> float | None:
+    """The level the ankles come to rest at after a fall that passed frame ``k``: the median
+    over ``REST_DELAY_S`` .. ``REST_DELAY_S + REST_SPAN_S`` later (None without samples there)."""
+    sel = (t >= t[k] + REST_DELAY_S) & (t <= t[k] + REST_DELAY_S + REST_SPAN_S) & np.isfinite(y)
+    return float(np.median(y[sel])) if sel.any() else None
 
-    A landing is an arrival on the floor band after being at least ``MIN_DROP`` above it.
+
+def _landing(t: np.ndarray, ankle_y: np.ndarray, floor: float, scale: float, start: int,
+             sigma: float, dt: float) -> tuple[int, float, float] | None:
+    """First landing at or after frame ``start``: (first on-floor frame, contact time, the level
+    the ankles rest at).
+
+    A landing is a fall from at least ``MIN_DROP`` above the floor. Where the feet land is their
+    own level (:func:`_rest_level`), not the clip's lowest: the athlete drifts toward the camera
+    between the landings, so the second landing sits a few pixels lower in the image than the
+    first, and the first may never reach a band around the second's level.
     """
-    band = floor - FLOOR_BAND * scale
     high = floor - MIN_DROP * scale
     was_high = False
     for k in range(start, len(t)):
@@ -195,8 +221,14 @@ def _landing(t: np.ndarray, ankle_y: np.ndarray, floor: float, scale: float, sta
             continue
         if y <= high:
             was_high = True
-        elif was_high and y >= band:
-            return k, _contact_time(t, ankle_y, k, scale, sigma, dt)
+        elif was_high:
+            level = _rest_level(t, ankle_y, k)
+            band = (level if level is not None else floor) - FLOOR_BAND * scale
+            on = np.flatnonzero((np.arange(len(t)) >= k) & np.isfinite(ankle_y) & (ankle_y >= band))
+            if not len(on):
+                return None
+            j = int(on[0])
+            return j, _contact_time(t, ankle_y, j, scale, sigma, dt), (level if level is not None else floor)
     return None
 
 
@@ -211,9 +243,11 @@ def _crossing(t: np.ndarray, y: np.ndarray, k: int, level: float) -> float:
 def _takeoff(t: np.ndarray, ankle_y: np.ndarray, floor: float, scale: float, after: float,
              sigma: float, dt: float) -> float | None:
     """When the ankles leave the floor for a real jump, after time ``after`` (the contact).
+    ``floor`` is the level they rested at during this contact.
 
-    The flight is the first sample at least half the box drop (``MIN_DROP / 2``) above the
-    floor; a smaller excursion is a wobble, not a jump. The floor level the feet leave is the
+    The flight is the first sample at least ``MIN_DROP`` above the contact's floor level (any
+    real jump lifts the feet 20 cm and more); half of that is within reach of the model's drift:
+    the detected ankle creeps 5-9 px up the shank at deep flexion. The floor level the feet leave is the
     median of the contact-phase samples ``RISE_GAP_S`` to ``RISE_GAP_S + TAKEOFF_FLOOR_SPAN_S``
     before it (the shank moves the detected ankle by a few pixels during the contact, so the clip's
     overall floor is not good enough); the rise is the run of samples clearly above that level
@@ -221,7 +255,7 @@ def _takeoff(t: np.ndarray, ankle_y: np.ndarray, floor: float, scale: float, aft
     back-extrapolated to the level: that is the take-off, between frames.
     """
     y = ankle_y
-    high = floor - MIN_DROP * scale / 2
+    high = floor - MIN_DROP * scale
     cand = np.flatnonzero((t > after) & np.isfinite(y) & (y < high))
     if len(cand) == 0:
         return None
@@ -248,6 +282,11 @@ def _takeoff(t: np.ndarray, ankle_y: np.ndarray, floor: float, scale: float, aft
     dip = dip[np.isfinite(dip)]
     if len(dip) and float(dip.max()) > level + thr:
         level = float(dip.max())
+    win = (t > after) & (t >= t[j] - max(KINK_REST_S, 4 * dt)) & (t <= t[j] + max(KINK_RISE_S, 3.5 * dt))
+    hit = kink_time(t[win], y[win], max(after, float(t[j]) - max(KINK_BACK_S, 4 * dt)), float(t[j]) + dt, dt,
+                    moving_after=True)
+    if hit is not None:
+        return hit
     sel = (t >= t[j]) & (t <= t[j] + max(RISE_FIT_SPAN_S, 3.5 * dt)) & np.isfinite(y) & (y < level - thr)
     hit = _reach(t[sel], y[sel], level, float(t[j]), max(after, float(t[j]) - 4 * dt), float(t[j]))
     if hit is None:
@@ -367,8 +406,8 @@ def detect_events(t: np.ndarray, xy: np.ndarray, mat_edges: Sequence[MatEdge] | 
         sigma = jitter_px(ankle_y, t, dt)
         first = _landing(t, ankle_y, floor, scale, 0, sigma, dt)
         if first is not None:
-            k, v_ic = first
-            v_to = _takeoff(t, ankle_y, floor, scale, t[k], sigma, dt)
+            k, v_ic, level = first
+            v_to = _takeoff(t, ankle_y, level, scale, t[k], sigma, dt)
             if v_to is not None:
                 second = _landing(t, ankle_y, floor, scale, int(np.searchsorted(t, v_to)), sigma, dt)
                 v_land = second[1] if second is not None else None

@@ -37,12 +37,13 @@ def contact_position(t: Sequence[float] | np.ndarray, initial_contact_s: float) 
     return int(np.argmin(np.abs(tt - initial_contact_s)))
 
 
-def window_positions(t: Sequence[float] | np.ndarray, initial_contact_s: float, takeoff_s: float | None) -> np.ndarray:
-    """Positions of the frames from ``BEFORE_S`` before contact to ``AFTER_S`` after take-off
+def window_positions(t: Sequence[float] | np.ndarray, initial_contact_s: float, takeoff_s: float | None, *,
+                     before_s: float = BEFORE_S, after_s: float = AFTER_S) -> np.ndarray:
+    """Positions of the frames from ``before_s`` before contact to ``after_s`` after take-off
     (to the last frame when take-off is unknown): the frames the station's plan poses from."""
     tt = np.asarray(t, dtype=np.float64)
-    stop = (takeoff_s if takeoff_s is not None else float(tt[-1])) + AFTER_S
-    return np.flatnonzero((tt >= initial_contact_s - BEFORE_S - 1e-9) & (tt <= stop + 1e-9))
+    stop = (takeoff_s if takeoff_s is not None else float(tt[-1])) + after_s
+    return np.flatnonzero((tt >= initial_contact_s - before_s - 1e-9) & (tt <= stop + 1e-9))
 
 
 def find_landing_region(estimator, image: np.ndarray) -> tuple[CropRegion, np.ndarray]:
@@ -65,7 +66,8 @@ def pose_in_region(estimator, image: np.ndarray, region: CropRegion) -> tuple[np
 
 
 def repose_landing(poses: Sequence[PoseFrame], images: Mapping[int, np.ndarray], estimator,
-                   initial_contact_s: float, takeoff_s: float | None) -> tuple[list[PoseFrame], CropRegion | None]:
+                   initial_contact_s: float, takeoff_s: float | None, *, before_s: float = BEFORE_S,
+                   after_s: float = AFTER_S) -> tuple[list[PoseFrame], CropRegion | None]:
     """``poses`` (every frame of a clip, tracked) with the decisive window re-posed on the landing
     square; returns (poses, square). ``images`` maps pose positions to RGB frames and must hold
     the window's positions; positions missing from it (a truncated file) keep their first pass.
@@ -78,7 +80,7 @@ def repose_landing(poses: Sequence[PoseFrame], images: Mapping[int, np.ndarray],
         return list(poses), None
     region, _ = find_landing_region(estimator, images[c])
     out = list(poses)
-    for i in window_positions(t, initial_contact_s, takeoff_s):
+    for i in window_positions(t, initial_contact_s, takeoff_s, before_s=before_s, after_s=after_s):
         i = int(i)
         if i not in images:
             continue

@@ -28,6 +28,12 @@ from kiosk.pose.crop import CropRegion, body_crop_region
 BEFORE_S = 0.06
 #: Seconds re-run after take-off, so the last contact frames are refined on both sides.
 AFTER_S = 0.02
+#: Without a mat the events come from the ankles' height (:mod:`kiosk.analysis.phases`): contact
+#: from the last ~100 ms of the fall, take-off from the first ~80 ms of the rise. Both fits must
+#: read one model's keypoints (Lightning and Thunder put the ankle a few pixels apart, which the
+#: fits would take for motion), so video-only trials re-run this much more around the events.
+VIDEO_BEFORE_S = 0.15
+VIDEO_AFTER_S = 0.2
 #: A refined left/right pair closer than this share of its first-pass distance has collapsed.
 COLLAPSED = 0.35
 PAIRS = tuple((KP[f"left_{n}"], KP[f"right_{n}"]) for n in ("hip", "knee", "ankle", "shoulder", "elbow", "wrist"))
@@ -182,28 +188,29 @@ def score_trial(poses: Sequence[PoseFrame], mat_edges, *, images: ImagesFor | No
     first = analyze_trial(poses, mat_edges, **analyze_kwargs)
     ev = first.events
     t = np.array([p.t for p in poses], dtype=np.float64)
+    span = {"before_s": VIDEO_BEFORE_S, "after_s": VIDEO_AFTER_S} if mat_edges is None else {}
     if tracker is not None and hasattr(tracker, "infer_region") and images is not None and landing is None \
             and ev.initial_contact_s is not None:
         from kiosk.pose.landing import probe_positions, repose_landing, window_positions
 
         # one decode for the window, the refiner's and the probes' frames (a video is read once more, not twice)
-        want = set(window_positions(t, ev.initial_contact_s, ev.takeoff_s).tolist())
+        want = set(window_positions(t, ev.initial_contact_s, ev.takeoff_s, **span).tolist())
         want |= set(probe_positions(t, ev.initial_contact_s, ev.takeoff_s))
-        want |= set(refine_positions(t, ev.initial_contact_s, ev.takeoff_s, ev.standing).tolist())
+        want |= set(refine_positions(t, ev.initial_contact_s, ev.takeoff_s, ev.standing, **span).tolist())
         got = dict(images(sorted(want)))
         images = images_from_dict(got)
-        poses, landing = repose_landing(poses, got, tracker, ev.initial_contact_s, ev.takeoff_s)
+        poses, landing = repose_landing(poses, got, tracker, ev.initial_contact_s, ev.takeoff_s, **span)
         first = analyze_trial(poses, mat_edges, **({"standing": ev.standing} | analyze_kwargs))
     if refiner is None or images is None:
         return second_body(first, poses, images, tracker, ev), list(poses), None
-    positions = refine_positions(t, ev.initial_contact_s, ev.takeoff_s, ev.standing)
+    positions = refine_positions(t, ev.initial_contact_s, ev.takeoff_s, ev.standing, **span)
     if not len(positions) or (max_refined is not None and len(positions) > max_refined):
         return second_body(first, poses, images, tracker, ev), list(poses), None
     regions = None
     if landing is not None and ev.initial_contact_s is not None:
         from kiosk.pose.landing import window_positions
 
-        regions = dict.fromkeys(window_positions(t, ev.initial_contact_s, ev.takeoff_s).tolist(), landing)
+        regions = dict.fromkeys(window_positions(t, ev.initial_contact_s, ev.takeoff_s, **span).tolist(), landing)
     merged = refine_poses(poses, positions, images, refiner, regions)
     # The standing window stays the one the tracker's series showed: a few refined frames spread
     # over it step by the two models' few-pixel offset, which reads as motion and lost the
