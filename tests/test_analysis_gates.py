@@ -284,10 +284,14 @@ def test_an_implausible_leg_facing_the_camera_stays_implausible():
     assert r.findings == ("implausible_pose",), r.findings
 
 
-def _probe(n: int, torso: bool, x: float) -> np.ndarray:
-    """17 keypoints, the first ``n`` scored 0.6 at image x ``x`` (the torso's four among them or not)."""
+def _probe(n: int, torso: bool, x: float, height: float = 300.0) -> np.ndarray:
+    """17 keypoints of a standing body ``height`` px tall centred on image x ``x``, the first ``n``
+    scored 0.6 (the torso's four among them or not)."""
     kps = np.zeros((17, 3), dtype=np.float32)
-    kps[:, :2] = (x, 200.0)
+    # nose, eyes, ears, shoulders, elbows, wrists, hips, knees, ankles: share of the height from the top
+    rows = [0.06, 0.04, 0.04, 0.05, 0.05, 0.18, 0.18, 0.33, 0.33, 0.47, 0.47, 0.52, 0.52, 0.74, 0.74, 0.96, 0.96]
+    kps[:, 0] = x + np.array([0, -3, 3, -8, 8] + [-25, 25] * 6) * height / 300.0
+    kps[:, 1] = 100.0 + np.array(rows) * height
     order = [KP[k] for k in ("left_shoulder", "right_shoulder", "left_hip", "right_hip")] if torso else []
     order += [i for i in range(17) if i not in order and (torso or i not in (5, 6, 11, 12))]
     kps[order[:n], 2] = 0.6
@@ -302,13 +306,19 @@ def test_second_body_beside_the_athlete():
     assert f is not None and f.code == "second_person" and "1.000 s" in f.detail
 
 
-@pytest.mark.parametrize(("n", "torso", "x"), [
-    (16, True, 300.0),   # everything found lies inside the athlete's (masked) box
-    (9, True, 520.0),    # too few joints: a hand or a shadow, not a person
-    (13, False, 520.0),  # limbs without a torso
+def test_second_body_far_behind_the_athlete():
+    # a third of the athlete's size (three times farther off) is still a person
+    assert check_second_body([(1.0, _probe(12, True, 520.0, 140.0), ATHLETE_BOX)]) is not None
+
+
+@pytest.mark.parametrize(("n", "torso", "x", "height"), [
+    (16, True, 300.0, 300.0),   # everything found lies inside the athlete's (masked) box
+    (9, True, 520.0, 300.0),    # too few joints: a hand or a shadow, not a person
+    (13, False, 520.0, 300.0),  # limbs without a torso
+    (17, True, 560.0, 40.0),  # every joint heaped on one spot (the athlete's raised hand, seed 49)
 ])
-def test_no_second_body(n, torso, x):
-    assert check_second_body([(1.0, _probe(n, torso, x), ATHLETE_BOX)]) is None
+def test_no_second_body(n, torso, x, height):
+    assert check_second_body([(1.0, _probe(n, torso, x, height), ATHLETE_BOX)]) is None
     assert check_second_body([]) is None
 
 

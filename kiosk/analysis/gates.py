@@ -69,6 +69,11 @@ MAX_SCALE_STEP = 0.5
 OTHER_SCORE = 0.3
 MIN_OTHER_JOINTS = 10
 MIN_OTHER_TORSO = 3
+#: ... and a torso (shoulders' mid to hips' mid) at least this share of the athlete's box height:
+#: a person even three times farther off than the athlete has one. Not a real body: all 17
+#: joints heaped on the athlete's own raised hand, left outside the box when the landing square
+#: cut the hands off in flight (synthetic seed 49: a torso of 0.05 box heights).
+MIN_OTHER_TORSO_SHARE = 0.08
 #: Facing away: the face (the nose, or both eyes) seen in under this share of the frames whose
 #: shoulders are seen. MoveNet labels left and right by appearance, so a back view comes out with
 #: its sides swapped and :mod:`kiosk.pose.sides` turns them frontal again: the face is what tells.
@@ -339,15 +344,20 @@ def check_second_body(probes: Sequence[tuple[float, np.ndarray, tuple[float, flo
     behind the athlete and only disturbs their joints. ``probes`` are ``(t, keypoints (17, 3),
     athlete box (x0, y0, x1, y1))``: keypoints found on a frame with the athlete's box masked out
     (:func:`kiosk.pose.landing.probe_other_person`). A person is there when enough confident
-    keypoints, torso included, lie outside the box (the athlete's own hand at the box edge is not).
+    keypoints, torso included, lie outside the box (the athlete's own hand at the box edge is not),
+    and that torso has a person's size (keypoints heaped on one hand are not a body).
     """
     torso = np.zeros(17, dtype=bool)
     torso[[LEFT_SHOULDER, RIGHT_SHOULDER, LEFT_HIP, RIGHT_HIP]] = True
+    shoulders, hips = np.array([LEFT_SHOULDER, RIGHT_SHOULDER]), np.array([LEFT_HIP, RIGHT_HIP])
     for t, kps, (x0, y0, x1, y1) in probes:
         k = np.asarray(kps, dtype=np.float64)
         inside = (k[:, 0] >= x0) & (k[:, 0] <= x1) & (k[:, 1] >= y0) & (k[:, 1] <= y1)
         seen = (k[:, 2] >= OTHER_SCORE) & ~inside
-        if seen.sum() >= MIN_OTHER_JOINTS and (seen & torso).sum() >= MIN_OTHER_TORSO:
+        if seen.sum() < MIN_OTHER_JOINTS or (seen & torso).sum() < MIN_OTHER_TORSO:
+            continue
+        sh, hp = k[shoulders[seen[shoulders]], :2].mean(axis=0), k[hips[seen[hips]], :2].mean(axis=0)
+        if float(np.hypot(*(sh - hp))) >= MIN_OTHER_TORSO_SHARE * (y1 - y0):
             return Failure("second_person", f"another body at {t:.3f} s ({int(seen.sum())} joints beside the athlete)")
     return None
 
