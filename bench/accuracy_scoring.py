@@ -4,7 +4,9 @@ For each seeded trial: render the clip (standing on the box .. just after the se
 run MoveNet over every frame, score it with ``score_trial`` (the kiosk's one scoring path: the
 decisive frames re-run with ``--refine`` Thunder, then ``analyze_trial``) with and without the mat, and
 compare with the renderer's exact truth: FPPA at contact and peak, KASR, event times, left/right,
-and the verdict the true values give. Then each failure option of the renderer (yaw, feet cut
+and the verdict the true values give. Event times are measured twice: with the mat, and from the
+video alone as ``jumpkiosk analyze`` without ``--mat`` finds them (``score_trial`` with no mat
+edges, its wider Thunder window included). Then each failure option of the renderer (yaw, feet cut
 off, second person, 15 fps) must give RETAKE with the matching reason.
 
     .venv/bin/python bench/accuracy_scoring.py --n 60 --fps 120 [--refine thunder|none] [--cache DIR]
@@ -29,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kiosk.analysis import Thresholds, analyze_trial
+from kiosk.analysis import Thresholds
 from kiosk.keypoints import PoseFrame
 from kiosk.matcsv import MatEdge
 from kiosk.pose.refine import score_trial
@@ -190,7 +192,10 @@ def main(argv: list[str] | None = None) -> int:
         r, _, _ = score_trial(poses, mat, images=rendered_images(params), refiner=ref, thresholds=th, frame_size=size,
                               tracker=None if args.no_landing else est)
         save()
-        rv = analyze_trial(poses, None, thresholds=th, frame_size=size)  # the video's own events
+        # the video's own events, as `jumpkiosk analyze` without --mat finds them
+        rv, _, _ = score_trial(poses, None, images=rendered_images(params), refiner=ref, thresholds=th, frame_size=size,
+                               tracker=None if args.no_landing else est)
+        save()
         for src, e in (("mat", r.events), ("video", rv.events)):
             if e.initial_contact_s is not None:
                 ev_err[src]["ic"].append((e.initial_contact_s - te["initial_contact_s"]) * args.fps)

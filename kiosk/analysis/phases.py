@@ -344,7 +344,10 @@ def standing_window(t: np.ndarray, xy: np.ndarray, ic: float, scale: float) -> t
     for p in (hip, ank):
         v = np.hypot(*((p[hi] - p[lo]) / span[:, None]).T)
         speed = np.maximum(speed, v)
-    box = np.nanmedian(ank[: max(3, n // 3), 1])
+    early = ank[: max(3, n // 3), 1]
+    if not np.isfinite(early).any():  # ankles unseen on the box: no baseline to stand still at
+        return None
+    box = np.nanmedian(early)
     still = (speed < STILL_SPEED * scale) & (np.abs(ank[:n, 1] - box) < FLOOR_BAND * scale)
     still &= np.isfinite(speed)
     best: tuple[int, int] | None = None

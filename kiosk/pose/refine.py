@@ -179,6 +179,9 @@ def score_trial(poses: Sequence[PoseFrame], mat_edges, *, images: ImagesFor | No
     Returns ``(TrialResult, poses used, Refinement | None)``. The first pass finds the events
     (from the mat when given) on the tracked poses; the result is that of the second pass on the
     merged poses. ``analyze_kwargs`` go to :func:`kiosk.analysis.analyze_trial`.
+    Without a mat (``mat_edges`` None) the window runs from ``VIDEO_BEFORE_S`` before contact to
+    ``VIDEO_AFTER_S`` past take-off, so the ankles' fall and rise that time the events come from
+    one model.
     ``max_refined`` is a time budget (the station: how many refiner runs fit before its verdict
     deadline): with more decisive frames than that, none is refined, since a window refined only
     in part would mix two models' biases inside the metrics' own fits.
