@@ -3,10 +3,10 @@
 The mat's millisecond edges are the best clock for contact and take-off, so they win when a mat
 is present. Without one, the events come from the ankles: they fall from the box level to the
 floor level, stop (contact), stay on the floor through the deepest point, rise (take-off) and
-come back down (second landing). Contact and landing are found as the *kink* of the ankle's
-height curve, the moment its fall stops, fitted with two straight lines meeting at a free time
-point: that gives a time between frames, and it does not care whether the foot lands flat or
-toe first. Take-off is where the rising ankle crosses a small height above the floor level.
+come back down (second landing). Contact, take-off and landing are each the *kink* of the
+ankle's height curve (:mod:`kiosk.analysis.kink`): a rest level joined at a free time to the fall
+or the rise, which gives a time between frames. Each landing is judged against the level its
+own feet rest at, since the athlete drifts toward the camera between the landings.
 Peak knee flexion is the lowest point of the hips between contact and take-off, refined with a
 parabola through the three lowest samples.
 
@@ -40,7 +40,8 @@ FLOOR_SPAN_S = 0.08
 #: The rise fitted to find take-off spans at most this long (the ascent lasts 0.1-0.3 s, and a
 #: longer fit outvotes the model's lag in the first frames of the rise); the level the feet
 #: leave is the median over TAKEOFF_FLOOR_SPAN_S ending RISE_GAP_S before the first sample at
-#: ``MIN_DROP`` above the floor (the rise to there takes ~40-100 ms at take-off speeds of 1-3 m/s; the walk back below covers the rest).
+#: ``MIN_DROP`` above the floor (the rise to there takes ~40-100 ms at take-off speeds of 1-3 m/s;
+#: the walk back over the rise covers what the gap does not).
 RISE_FIT_SPAN_S = 0.15
 TAKEOFF_FLOOR_SPAN_S = 0.04
 #: The kink fit at take-off (:func:`kiosk.analysis.kink.kink_time`) takes the rise this long and
@@ -174,10 +175,12 @@ def _threshold(sigma: float, scale: float) -> float:
 def _contact_time(t: np.ndarray, y: np.ndarray, k: int, scale: float, sigma: float, dt: float) -> float:
     """The moment the ankles' fall reaches the floor level they then rest at.
 
-    ``k`` is the first frame near the floor. The floor level is the median over the next
-    ``FLOOR_SPAN_S``; the fall is the samples clearly above it over the last ``FIT_SPAN_S``; a
-    robust parabola through them (free fall) meets the floor level at contact, between frames.
-    ``dt`` is the camera's frame interval (the samples may be sparser).
+    ``k`` is the first frame near the floor. Contact is the kink
+    (:func:`kiosk.analysis.kink.kink_time`) fitted over the last ``FIT_SPAN_S`` of the fall and
+    the next ``FLOOR_SPAN_S`` of rest. Where that fit cannot be made: the floor level is the
+    median over that rest, and a robust parabola through the fall's samples clearly above it
+    (free fall) meets it at contact. ``dt`` is the camera's frame interval (the samples may be
+    sparser).
     """
     after = np.flatnonzero((t >= t[k]) & (t <= t[k] + max(FLOOR_SPAN_S, 3 * dt)) & np.isfinite(y))
     level = float(np.median(y[after]))
@@ -222,13 +225,13 @@ def _landing(t: np.ndarray, ankle_y: np.ndarray, floor: float, scale: float, sta
         if y <= high:
             was_high = True
         elif was_high:
-            level = _rest_level(t, ankle_y, k)
-            band = (level if level is not None else floor) - FLOOR_BAND * scale
-            on = np.flatnonzero((np.arange(len(t)) >= k) & np.isfinite(ankle_y) & (ankle_y >= band))
+            rest = _rest_level(t, ankle_y, k)
+            level = rest if rest is not None else floor
+            on = np.flatnonzero((np.arange(len(t)) >= k) & np.isfinite(ankle_y) & (ankle_y >= level - FLOOR_BAND * scale))
             if not len(on):
                 return None
             j = int(on[0])
-            return j, _contact_time(t, ankle_y, j, scale, sigma, dt), (level if level is not None else floor)
+            return j, _contact_time(t, ankle_y, j, scale, sigma, dt), level
     return None
 
 
@@ -250,9 +253,11 @@ def _takeoff(t: np.ndarray, ankle_y: np.ndarray, floor: float, scale: float, aft
     the detected ankle creeps 5-9 px up the shank at deep flexion. The floor level the feet leave is the
     median of the contact-phase samples ``RISE_GAP_S`` to ``RISE_GAP_S + TAKEOFF_FLOOR_SPAN_S``
     before it (the shank moves the detected ankle by a few pixels during the contact, so the clip's
-    overall floor is not good enough); the rise is the run of samples clearly above that level
-    up to ``RISE_FIT_SPAN_S`` long, and a robust parabola through it (ballistic flight) is
-    back-extrapolated to the level: that is the take-off, between frames.
+    overall floor is not good enough), and the rise starts at the first of the run of samples
+    clearly above it. The take-off is the kink (:func:`kiosk.analysis.kink.kink_time`) fitted over
+    ``KINK_REST_S`` of rest and ``KINK_RISE_S`` of rise around that sample; where that fit
+    cannot be made, a robust parabola through up to ``RISE_FIT_SPAN_S`` of the rise (ballistic
+    flight) is back-extrapolated to the level.
     """
     y = ankle_y
     high = floor - MIN_DROP * scale
