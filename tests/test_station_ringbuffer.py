@@ -68,14 +68,15 @@ def test_wrong_shape_refused():
         ring.put(np.zeros((6, 9, 3), np.uint8), 0, 0)
 
 
-def test_reader_never_sees_torn_frames_while_writer_runs():
-    ring = RingBuffer(120, 0.2, (64, 64, 3), storage="rgb")  # small ring so the writer laps the reader often
+def _race_writer_and_reader(ring: RingBuffer, frame, check) -> None:
+    """A writer thread fills ``ring`` with ``frame(k)`` as fast as it can while this thread reads
+    whole windows back; ``check(img, idx)`` judges each frame read, 200 frames in all."""
     stop = threading.Event()
 
     def writer() -> None:
         k = 0
         while not stop.is_set():
-            ring.put(np.full((64, 64, 3), k % 256, np.uint8), k * P, k)
+            ring.put(frame(k), k * P, k)
             k += 1
 
     th = threading.Thread(target=writer)
@@ -88,11 +89,20 @@ def test_reader_never_sees_torn_frames_while_writer_runs():
                 continue
             w = ring.window(*span)
             for img, idx in zip(w.images, w.indices, strict=True):
-                assert img.min() == img.max() == idx % 256  # every pixel from the same frame
+                check(img, idx)
             checked += len(w)
     finally:
         stop.set()
         th.join()
+
+
+def test_reader_never_sees_torn_frames_while_writer_runs():
+    ring = RingBuffer(120, 0.2, (64, 64, 3), storage="rgb")  # small ring so the writer laps the reader often
+
+    def same_frame(img: np.ndarray, idx: int) -> None:
+        assert img.min() == img.max() == idx % 256  # every pixel from the same frame
+
+    _race_writer_and_reader(ring, lambda k: np.full((64, 64, 3), k % 256, np.uint8), same_frame)
     assert ring.dropped == 0
 
 
@@ -171,27 +181,9 @@ def test_times_lists_held_timestamps_without_pixels():
 
 def test_i420_reader_never_sees_torn_frames_while_writer_runs():
     ring = RingBuffer(120, 0.2, (32, 32, 3))
-    stop = threading.Event()
 
-    def writer() -> None:
-        k = 0
-        while not stop.is_set():
-            ring.put(np.full((32, 32, 3), (k * 10) % 250, np.uint8), k * P, k)
-            k += 1
+    def one_grey(img: np.ndarray, idx: int) -> None:
+        assert int(img.max()) - int(img.min()) <= 1  # one frame's grey, not two halves
+        assert abs(int(img[0, 0, 0]) - (idx * 10) % 250) <= 2
 
-    th = threading.Thread(target=writer)
-    th.start()
-    try:
-        checked = 0
-        while checked < 200:
-            span = ring.time_span()
-            if span is None:
-                continue
-            w = ring.window(*span)
-            for img, idx in zip(w.images, w.indices, strict=True):
-                assert int(img.max()) - int(img.min()) <= 1  # one frame's grey, not two halves
-                assert abs(int(img[0, 0, 0]) - (idx * 10) % 250) <= 2
-            checked += len(w)
-    finally:
-        stop.set()
-        th.join()
+    _race_writer_and_reader(ring, lambda k: np.full((32, 32, 3), (k * 10) % 250, np.uint8), one_grey)
