@@ -105,6 +105,19 @@ def _migrations() -> list[tuple[int, str, str]]:
     return found
 
 
+
+def _athlete_filter(alias: str, athlete_id: int | None, team: str | None) -> tuple[str, list[Any]]:
+    """The conditions (and their parameters) that narrow a date-range query on table ``alias``
+    (joined with athletes as ``a``) to one athlete and/or one team."""
+    sql, params = "", []
+    if athlete_id is not None:
+        sql += f" AND {alias}.athlete_id = ?"
+        params.append(athlete_id)
+    if team:
+        sql += " AND a.team = ?"
+        params.append(team)
+    return sql, params
+
 class Store(AccountsMixin, SettingsMixin):
     """The results store at ``root`` (``root/jumpkiosk.sqlite3``, ``root/media/YYYY/MM/DD/``).
 
@@ -293,14 +306,8 @@ class Store(AccountsMixin, SettingsMixin):
         """Sessions started in [start, end) (UTC ISO), joined with their athlete."""
         sql = ("SELECT s.*, a.display_name, a.athlete_number, a.team, a.sex, a.birth_year FROM sessions s "
                "JOIN athletes a ON a.id = s.athlete_id WHERE s.started_at >= ? AND s.started_at < ?")
-        params: list[Any] = [start, end]
-        if athlete_id is not None:
-            sql += " AND s.athlete_id = ?"
-            params.append(athlete_id)
-        if team:
-            sql += " AND a.team = ?"
-            params.append(team)
-        return [_row(r) for r in self.query(sql + " ORDER BY s.started_at, s.id", params)]
+        where, params = _athlete_filter("s", athlete_id, team)
+        return [_row(r) for r in self.query(sql + where + " ORDER BY s.started_at, s.id", [start, end, *params])]
 
     # --- trials -----------------------------------------------------------------------------
 
@@ -356,14 +363,9 @@ class Store(AccountsMixin, SettingsMixin):
     def trials_between(self, start: str, end: str, *, athlete_id: int | None = None, team: str | None = None,
                        verdict: str | None = None, decode: bool = True) -> list[dict]:
         """Trials recorded in [start, end) (UTC ISO), joined with athlete and session, oldest first."""
-        sql = _TRIAL_SELECT + " WHERE t.recorded_at >= ? AND t.recorded_at < ?"
-        params: list[Any] = [start, end]
-        if athlete_id is not None:
-            sql += " AND t.athlete_id = ?"
-            params.append(athlete_id)
-        if team:
-            sql += " AND a.team = ?"
-            params.append(team)
+        where, filters = _athlete_filter("t", athlete_id, team)
+        sql = _TRIAL_SELECT + " WHERE t.recorded_at >= ? AND t.recorded_at < ?" + where
+        params: list[Any] = [start, end, *filters]
         if verdict:
             sql += " AND t.verdict = ?"
             params.append(verdict.upper())
