@@ -229,7 +229,9 @@ def main(argv: list[str] | None = None) -> int:
                 "findings": list(r.findings), "truth": {k: truth[k] for k in ("legs", "kasr_ic", "kasr_peak")},
                 "left": _leg(m.left), "right": _leg(m.right), "kasr_ic": m.kasr_ic, "kasr_peak": m.kasr_peak,
                 "standing": list(r.events.standing) if r.events.standing else None,
-                "peak_flexion_s": r.events.peak_flexion_s, "truth_events": te}) + "\n")
+                "peak_flexion_s": r.events.peak_flexion_s, "truth_events": te,
+                "video_events": {"initial_contact_s": rv.events.initial_contact_s, "takeoff_s": rv.events.takeoff_s,
+                                 "verdict": rv.verdict}}) + "\n")
             dump.flush()
         print(f"seed {seed}: {r.verdict} (truth {tv}) ({time.monotonic() - started:.0f} s)", file=sys.stderr, flush=True)
 
