@@ -161,3 +161,29 @@ def test_damaged_model_is_a_fault_screen_and_healthz_reports_it(tmp_path: Path, 
     finally:
         app.extensions["kiosk_store"].close()
         clear_cache()
+
+
+def test_replayed_clip_is_held_at_half_the_memory_and_reads_back_faithfully() -> None:
+    """The replay camera keeps a clip as I420 planes: half of RGB's bytes, frames read back as
+    RGB with their own index and time, within a few levels of the original (the ring stores
+    the same I420 anyway); odd-sized frames are kept as they are."""
+    from kiosk.media import Frame
+    from kiosk.station.camera import CompactClip
+
+    rng = np.random.default_rng(7)
+    h, w = 48, 64
+    yy, xx = np.mgrid[0:h, 0:w]
+    frames = []
+    for i in range(5):  # smooth colour ramps plus mild noise: what a camera frame looks like to chroma subsampling
+        img = np.stack([xx * 3 + i * 10, yy * 4, 255 - xx * 3], axis=-1) + rng.normal(0, 2, (h, w, 3))
+        frames.append(Frame(10 + i, 0.5 + i / 120, np.clip(img, 0, 255).astype(np.uint8)))
+    clip = CompactClip(frames)
+    assert len(clip) == 5
+    assert clip.nbytes == 5 * h * w * 3 // 2  # 1.5 bytes a pixel
+    for got, src in zip(clip, frames, strict=True):
+        assert (got.index, got.t) == (src.index, src.t)
+        assert got.image.shape == src.image.shape and got.image.dtype == np.uint8
+        assert np.abs(got.image.astype(int) - src.image.astype(int)).mean() < 3
+    assert [f.index for f in clip[1:4]] == [11, 12, 13]
+    odd = CompactClip([Frame(0, 0.0, frames[0].image[:47, :63].copy())])
+    assert np.array_equal(odd[0].image, frames[0].image[:47, :63])

@@ -17,10 +17,10 @@ import os
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
@@ -315,7 +315,7 @@ class ReplayCamera(_PacedCamera):
         self.path = Path(path)
         first, edges, fps = self._load(self.path, width, height, mat_path)
         super().__init__(width, height, fps, **kw)
-        self._playlist: list[tuple[list[Frame], list | None]] = [(first, edges)]
+        self._playlist: list[tuple[CompactClip, list | None]] = [(first, edges)]
         for extra in more:
             frames, extra_edges, extra_fps = self._load(Path(extra), width, height, None)
             if abs(extra_fps - fps) > 0.5:
@@ -326,7 +326,7 @@ class ReplayCamera(_PacedCamera):
         self.mat_edges = edges
 
     def _load(self, path: Path, width: int, height: int,
-              mat_path: str | Path | None) -> tuple[list[Frame], list | None, float]:
+              mat_path: str | Path | None) -> tuple[CompactClip, list | None, float]:
         from kiosk.matcsv import read_mat_csv
         from kiosk.media import open_source
 
@@ -339,12 +339,12 @@ class ReplayCamera(_PacedCamera):
         info, frames = open_source(path)
         if info.kind != "video":
             raise CameraError(f"{path}: replay needs a video clip, not a still image")
-        fit = [Frame(f.index, f.t, _fit_to(f.image, width, height)) for f in frames]
-        if not fit:
+        clip = CompactClip(Frame(f.index, f.t, _fit_to(f.image, width, height)) for f in frames)
+        if not len(clip):
             raise CameraError(f"{path}: clip has no frames")
-        return fit, edges, float(info.fps or 30.0)
+        return clip, edges, float(info.fps or 30.0)
 
-    def _clip(self) -> list[Frame]:
+    def _clip(self) -> CompactClip:
         frames, edges = self._playlist[self._next_clip]
         self._next_clip = (self._next_clip + 1) % len(self._playlist)
         self._frames = frames
@@ -355,6 +355,54 @@ class ReplayCamera(_PacedCamera):
 
     def start(self) -> None:
         self._hold = self._playlist[self._next_clip][0][0].image
+
+
+class CompactClip(Sequence[Frame]):
+    """A decoded clip held as I420 planes (1.5 bytes a pixel, half of RGB), each frame turned
+    back into RGB when it is read.
+
+    A replayed demo clip is ~420 frames at 120 fps: as RGB that is ~390 MB at 640x480, and three
+    clips did not fit a 2 GB Pi beside the ring. Converting one frame back costs well under a
+    millisecond, as the ring does for the frames it hands out. Odd-sized frames stay RGB.
+    """
+
+    def __init__(self, frames: Iterable[Frame]):
+        import cv2
+
+        self._cv2 = cv2
+        self._index: list[int] = []
+        self._t: list[float] = []
+        self._planes: list[np.ndarray] = []
+        self._rgb: list[bool] = []
+        for f in frames:
+            h, w = f.image.shape[:2]
+            even = f.image.ndim == 3 and f.image.shape[2] == 3 and h % 2 == 0 and w % 2 == 0
+            self._planes.append(cv2.cvtColor(np.ascontiguousarray(f.image), cv2.COLOR_RGB2YUV_I420) if even
+                                else f.image)
+            self._rgb.append(not even)
+            self._index.append(int(f.index))
+            self._t.append(float(f.t))
+
+    def __len__(self) -> int:
+        return len(self._planes)
+
+    @overload
+    def __getitem__(self, i: int) -> Frame: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[Frame]: ...
+
+    def __getitem__(self, i: int | slice) -> Frame | list[Frame]:
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self)))]
+        planes = self._planes[i]
+        image = planes if self._rgb[i] else self._cv2.cvtColor(planes, self._cv2.COLOR_YUV2RGB_I420)
+        return Frame(self._index[i], self._t[i], image)
+
+    @property
+    def nbytes(self) -> int:
+        """Pixel memory held (the frames as stored)."""
+        return sum(p.nbytes for p in self._planes)
 
 
 def _fit_to(image: np.ndarray, width: int, height: int) -> np.ndarray:
