@@ -19,6 +19,24 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+def write_bar_clip(folder: Path, fps: float, edges, *, crf: int, background: int) -> Path:
+    """A 1.6 s clip.mp4 (160x120) whose bright bar grows one pixel a frame (its length encodes
+    the frame number), with ``edges`` as its mat.csv beside it, for station tests without a body."""
+    import numpy as np
+
+    from kiosk.matcsv import format_mat_csv
+    from kiosk.media import VideoWriter
+
+    path = folder / "clip.mp4"
+    with VideoWriter(path, fps, 160, 120, crf=crf) as w:
+        for k in range(int(1.6 * fps)):
+            img = np.full((120, 160, 3), background, np.uint8)
+            img[:, : 2 + k % 150] = 200
+            w.write(img)
+    (folder / "mat.csv").write_text(format_mat_csv(edges))
+    return path
+
+
 # --- web app fixtures (Flask tutorial style): a fresh state folder and database per test -------
 
 @pytest.fixture()

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import write_bar_clip
 
 from kiosk.keypoints import NUM_KEYPOINTS
-from kiosk.matcsv import MatEdge, format_mat_csv
-from kiosk.media import VideoWriter
+from kiosk.matcsv import MatEdge
 from kiosk.pose.base import PoseEstimator
 from kiosk.station.camera import ReplayCamera
 from kiosk.station.mat import SimulatedMat
@@ -25,15 +25,7 @@ EDGES = [MatEdge(0.60, True), MatEdge(0.90, False), MatEdge(1.35, True)]
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("clip")
-    path = folder / "clip.mp4"
-    with VideoWriter(path, FPS, 160, 120, crf=10) as w:
-        for k in range(int(1.6 * FPS)):
-            img = np.zeros((120, 160, 3), np.uint8)
-            img[:, : 2 + k % 150] = 200  # a bar whose length encodes the frame number
-            w.write(img)
-    (folder / "mat.csv").write_text(format_mat_csv(EDGES))
-    return path
+    return write_bar_clip(tmp_path_factory.mktemp("clip"), FPS, EDGES, crf=10, background=0)
 
 
 class BarEstimator(PoseEstimator):
