@@ -369,14 +369,15 @@ class CompactClip(Sequence[Frame]):
     def __init__(self, frames: Iterable[Frame]):
         import cv2
 
+        from kiosk.station.ringbuffer import i420_fits
+
         self._cv2 = cv2
         self._index: list[int] = []
         self._t: list[float] = []
         self._planes: list[np.ndarray] = []
         self._rgb: list[bool] = []
         for f in frames:
-            h, w = f.image.shape[:2]
-            even = f.image.ndim == 3 and f.image.shape[2] == 3 and h % 2 == 0 and w % 2 == 0
+            even = i420_fits(f.image.shape)
             self._planes.append(cv2.cvtColor(np.ascontiguousarray(f.image), cv2.COLOR_RGB2YUV_I420) if even
                                 else f.image)
             self._rgb.append(not even)

@@ -30,6 +30,12 @@ import numpy as np
 from kiosk.media import Frame
 
 
+def i420_fits(shape: tuple[int, ...]) -> bool:
+    """Whether an image of ``shape`` can be held as I420: RGB with an even height and width
+    (the chroma planes are a quarter of the pixels)."""
+    return len(shape) == 3 and shape[2] == 3 and shape[0] % 2 == 0 and shape[1] % 2 == 0
+
+
 @dataclass(frozen=True)
 class BufferedFrames:
     """Copies of frames in a time window: images (K, H, W, 3), times and camera frame indices."""
@@ -64,7 +70,7 @@ class RingBuffer:
         self.fps = float(fps)
         self.seconds = float(seconds)
         self.shape = tuple(int(s) for s in shape)
-        even = len(self.shape) == 3 and self.shape[2] == 3 and self.shape[0] % 2 == 0 and self.shape[1] % 2 == 0
+        even = i420_fits(self.shape)
         if storage == "i420" and not even:
             raise ValueError(f"I420 storage needs an even-sized RGB frame, got {self.shape}")
         self.storage = "i420" if storage in ("auto", "i420") and even else "rgb"
