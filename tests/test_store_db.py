@@ -14,6 +14,7 @@ import pytest
 from kiosk.config import config_from_dict
 from kiosk.errors import ConfigError, DiskFullError, InputError, MediaError, StoreError
 from kiosk.store import Store
+from kiosk.store.db import _migrations
 from kiosk.store import media as media_files
 from kiosk.store.sample import result_json
 
@@ -45,8 +46,9 @@ def _files(db: Store) -> list[Path]:
 
 
 def test_migrate_sets_wal_full_sync_foreign_keys_and_is_idempotent(db: Store) -> None:
-    assert db.schema_version() == 1
-    assert db.migrate() == 1
+    latest = len(_migrations())
+    assert db.schema_version() == latest
+    assert db.migrate() == latest
     assert db.query("PRAGMA journal_mode")[0][0] == "wal"
     assert db.query("PRAGMA synchronous")[0][0] == 2  # FULL
     assert db.query("PRAGMA foreign_keys")[0][0] == 1
