@@ -9,6 +9,7 @@ with the file's line at fault. ``render_defaults()`` writes the documented defau
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import tomllib
 import types
@@ -21,13 +22,55 @@ from kiosk.analysis.thresholds import Thresholds
 from kiosk.errors import ConfigError
 from kiosk.schema import setting
 
+#: Shortest ``[web] secret_key`` accepted: setup.sh writes 64 hex digits; a short key lets anyone
+#: who guesses it sign a coach's session cookie.
+MIN_SECRET_CHARS = 32
+_HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+
+
+def check_timezone(name: str) -> str | None:
+    """None for "" (the system's zone) or a zone the IANA database knows."""
+    if not name:
+        return None
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return "is not a known IANA time zone (e.g. 'Europe/Berlin'; empty: the system's)"
+    return None
+
+
+def check_secret(key: str) -> str | None:
+    if key and len(key) < MIN_SECRET_CHARS:
+        return (f"is too short ({len(key)} characters, needs {MIN_SECRET_CHARS}+; "
+                "`head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \\n'` makes one; empty: random per start)")
+    return None
+
+
+def check_host(host: str) -> str | None:
+    """None for an IPv4/IPv6 address or a host name the server can listen on."""
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(host)
+        return None
+    except ValueError:
+        pass
+    labels = host.rstrip(".").split(".") if host else []
+    if labels and len(host) <= 253 and all(_HOST_LABEL.match(label) for label in labels) \
+            and not labels[-1].isdigit():
+        return None
+    return "is not an IP address or host name (e.g. 127.0.0.1, or 0.0.0.0 for the LAN)"
+
 
 @dataclass(frozen=True)
 class StationSection:
     name: str = setting("Jump station", "Name shown on screens and in exports.")
     state_dir: str = setting(
         "", "Folder for the database and media. Empty: $STATE_DIRECTORY (systemd), else ./instance.")
-    timezone: str = setting("", "IANA time zone for 'today' on coach pages. Empty: the system's.")
+    timezone: str = setting("", "IANA time zone for 'today' on coach pages. Empty: the system's.",
+                            check=check_timezone)
 
 
 @dataclass(frozen=True)
@@ -85,9 +128,11 @@ class SessionSection:
 
 @dataclass(frozen=True)
 class WebSection:
-    host: str = setting("127.0.0.1", "Address to listen on. 0.0.0.0 lets coaches on the LAN reach /coach.")
+    host: str = setting("127.0.0.1", "Address to listen on. 0.0.0.0 lets coaches on the LAN reach /coach.",
+                        check=check_host)
     port: int = setting(8080, "TCP port.", min=1, max=65535)
-    secret_key: str = setting("", "Signs session cookies. setup.sh writes a random one; empty: random per start.")
+    secret_key: str = setting("", "Signs session cookies (32+ characters). setup.sh writes a random one; "
+                              "empty: random per start.", check=check_secret)
     idle_timeout_s: int = setting(60, "Seconds without a touch before the station returns to Welcome.", min=10, max=3600)
     allow_quick_add: bool = setting(True, "Athletes may add themselves at check-in.")
 
@@ -160,6 +205,9 @@ def _coerce(value: Any, typ: Any, meta: dict, where: str, key: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where}: {key} must be a number, not {value!r}")
         value = float(value)
+        if not math.isfinite(value):
+            # nan passes every min/max comparison and turns a FLAG into a PASS; inf is no limit either
+            raise ConfigError(f"{where}: {key} must be a finite number, not {value!r}")
     elif typ is str and not isinstance(value, str):
         raise ConfigError(f"{where}: {key} must be a string in quotes, not {value!r}")
     if meta.get("choices") and value not in meta["choices"]:
@@ -169,6 +217,11 @@ def _coerce(value: Any, typ: Any, meta: dict, where: str, key: str) -> Any:
         raise ConfigError(f"{where}: {key} = {value!r} is below the minimum {meta['min']}")
     if meta.get("max") is not None and value > meta["max"]:
         raise ConfigError(f"{where}: {key} = {value!r} is above the maximum {meta['max']}")
+    if meta.get("check") is not None:
+        why = meta["check"](value)
+        if why:
+            shown = "(hidden)" if key == "secret_key" else repr(value)
+            raise ConfigError(f"{where}: {key} = {shown} {why}")
     return value
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 from typing import TYPE_CHECKING, Any
 
 from kiosk.config import Config, replace
@@ -18,6 +19,8 @@ from kiosk.errors import ConfigError, InputError
 
 if TYPE_CHECKING:
     from kiosk.store.db import Store
+
+log = logging.getLogger(__name__)
 
 
 def editable_keys() -> list[str]:
@@ -104,6 +107,7 @@ class SettingsMixin:
         for key, value in self.get_settings().items():
             try:
                 cfg = apply_overrides(cfg, {key: value})
-            except ConfigError:
+            except ConfigError as exc:
+                log.warning("ignoring the stored setting %s: %s", key, exc)
                 continue
         return cfg

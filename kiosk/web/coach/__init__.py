@@ -335,7 +335,7 @@ def settings() -> Any:
             flash(f"Not saved: {exc}", "error")
             status = 400
         else:
-            flash("Settings saved. New trials use them.", "ok")
+            flash("Settings saved. They apply from the next check-in at the station.", "ok")
             return redirect(url_for("coach.settings"))
     effective = get_config()
     overridden = store.get_settings()
