@@ -28,11 +28,24 @@ COMMAND_MODULES = (
 )
 
 
+#: Where setup.sh installs the station's config; every command uses it by default on a station.
+INSTALLED_CONFIG = "/etc/jumpkiosk/station.toml"
+
+
+def default_config_path() -> str | None:
+    """$JUMPKIOSK_CONFIG, else the installed station's config when present, else None (defaults)."""
+    env = os.environ.get("JUMPKIOSK_CONFIG")
+    if env:
+        return env
+    return INSTALLED_CONFIG if os.path.exists(INSTALLED_CONFIG) else None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="jumpkiosk", description="Drop-vertical-jump knee valgus screening kiosk.")
     parser.add_argument("--version", action="version", version=f"jumpkiosk {__version__}")
-    parser.add_argument("--config", metavar="FILE", default=os.environ.get("JUMPKIOSK_CONFIG"),
-                        help="station config (TOML); default: $JUMPKIOSK_CONFIG, else built-in defaults")
+    parser.add_argument("--config", metavar="FILE", default=default_config_path(),
+                        help=f"station config (TOML); default: $JUMPKIOSK_CONFIG, else {INSTALLED_CONFIG} "
+                             "when it exists (an installed station), else built-in defaults")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         try:

@@ -1,7 +1,12 @@
-"""Store administration: ``migrate``, ``create-coach``, ``coach-token``, ``export-day``, ``prune-media``.
+"""Store administration: ``migrate``, coach accounts (``create-coach``, ``coaches``,
+``reset-password``, ``delete-coach``, ``coach-token``), ``export-day``, ``prune-media``.
 
 These run on the station itself (over SSH or at its keyboard): coach accounts are made here,
 never over the network, so an open station cannot be claimed by whoever finds it first.
+On an installed station every command reads /etc/jumpkiosk/station.toml by default (see
+:func:`kiosk.cli.default_config_path`), and only ``migrate`` may create a database: any other
+command facing a missing database stops with one line, instead of quietly working on a new,
+empty one (a coach created there could never log in).
 """
 
 from __future__ import annotations
@@ -19,8 +24,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("name", help="login name: letters, digits, '.', '_' or '-'")
     p.set_defaults(func=run_create_coach)
 
+    p = sub.add_parser("coaches", help="list coach accounts with their open login sessions")
+    p.set_defaults(func=run_coaches)
+
+    p = sub.add_parser("reset-password", help="set a coach's new password; their logins and API token end")
+    p.add_argument("name")
+    p.set_defaults(func=run_reset_password)
+
+    p = sub.add_parser("delete-coach", help="delete a coach account; their logins and API token end at once")
+    p.add_argument("name")
+    p.set_defaults(func=run_delete_coach)
+
     p = sub.add_parser("coach-token", help="print a new API token for a coach (the old one stops working)")
     p.add_argument("name")
+    p.add_argument("--revoke", action="store_true", help="end the coach's API token without making a new one")
     p.set_defaults(func=run_coach_token)
 
     p = sub.add_parser("export-day", help="write one day's trials CSV, session CSV and clips ZIP to a folder")
@@ -34,19 +51,31 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_prune_media)
 
 
-def _store(args: argparse.Namespace) -> tuple:
-    """Config and migrated store; imported here so that ``--help`` stays fast."""
+def _store(args: argparse.Namespace, *, create: bool = False) -> tuple:
+    """Config and migrated store; imported here so that ``--help`` stays fast.
+
+    Without ``create`` a missing database is an error: the command was pointed at the wrong
+    place (no --config on a dev checkout, or the wrong user), not at a new station.
+    """
     from kiosk.config import load_config
+    from kiosk.errors import StoreError
     from kiosk.store import Store
+    from kiosk.store.db import DB_NAME, state_dir
 
     config = load_config(args.config)
+    db_path = state_dir(config) / DB_NAME
+    if not create and not db_path.exists():
+        where = f"config {args.config}" if args.config else "no config file (built-in defaults)"
+        raise StoreError(f"no station database at {db_path} ({where}); on an installed station run "
+                         "`sudo -u jumpkiosk /opt/jumpkiosk/current/.venv/bin/jumpkiosk ...`, elsewhere pass "
+                         "--config FILE, or run `jumpkiosk migrate` to start a new database there")
     store = Store.for_config(config)
     store.migrate()
     return config, store
 
 
 def run_migrate(args: argparse.Namespace) -> int:
-    _, store = _store(args)
+    _, store = _store(args, create=True)
     print(f"{store.db_path}: schema version {store.schema_version()}")
     return 0
 
@@ -69,12 +98,46 @@ def run_create_coach(args: argparse.Namespace) -> int:
     _, store = _store(args)
     password = _read_password(args.name)
     store.create_coach(args.name, password)
-    print(f"coach {args.name} created; log in at http://STATION:PORT/coach")
+    print(f"coach {args.name} created in {store.db_path}; log in at /coach on the station")
+    return 0
+
+
+def run_coaches(args: argparse.Namespace) -> int:
+    _, store = _store(args)
+    coaches = store.list_coaches()
+    if not coaches:
+        print("no coach accounts yet: jumpkiosk create-coach NAME")
+    for c in coaches:
+        token = f"API token since {c['token_created_at'][:10]}" if c["token_created_at"] else "no API token"
+        seen = f", last seen {c['last_seen_at'][:16].replace('T', ' ')} UTC" if c["last_seen_at"] else ""
+        print(f"{c['username']}\tcreated {c['created_at'][:10]}\t{c['sessions']} open login(s){seen}\t{token}")
+    return 0
+
+
+def run_reset_password(args: argparse.Namespace) -> int:
+    _, store = _store(args)
+    if not any(c["username"].lower() == args.name.lower() for c in store.list_coaches()):
+        from kiosk.errors import InputError
+
+        raise InputError(f"no coach named {args.name!r}")
+    store.set_password(args.name, _read_password(args.name))
+    print(f"password of {args.name} changed; their open logins and API token no longer work")
+    return 0
+
+
+def run_delete_coach(args: argparse.Namespace) -> int:
+    _, store = _store(args)
+    store.delete_coach(args.name)
+    print(f"coach {args.name} deleted; their open logins and API token no longer work")
     return 0
 
 
 def run_coach_token(args: argparse.Namespace) -> int:
     _, store = _store(args)
+    if args.revoke:
+        store.revoke_token(args.name)
+        print(f"API token of {args.name} revoked")
+        return 0
     print(store.new_token(args.name))
     return 0
 

@@ -4,6 +4,11 @@ Results are personal health data, so nobody on the LAN sees them without an acco
 use ``hashlib.scrypt`` with a per-user random salt (no extra dependency); API tokens are long
 random strings, so a plain SHA-256 of them is enough and lets a token be looked up directly.
 Failed logins are stored in the database (not in memory) so a restart does not reset a lockout.
+
+Login sessions live here too (``coach_sessions``): the browser's cookie carries only a random
+session id whose SHA-256 is the row's key, so logging out, changing the password or deleting
+the coach deletes the row and every copy of that cookie stops working at once. A password
+change or a deleted coach also ends the API token. Coach ids are never reused (AUTOINCREMENT).
 """
 
 from __future__ import annotations
@@ -30,6 +35,11 @@ MAX_FAILURES = 5
 IP_MAX_FAILURES = 20
 WINDOW = timedelta(minutes=15)
 LOCK_FOR = timedelta(minutes=15)
+#: A login session ends this long after it began, however active, and after IDLE without a request.
+SESSION_LIFETIME = timedelta(hours=12)
+SESSION_IDLE = timedelta(hours=2)
+#: last_seen_at is written at most this often, so browsing does not write the SD card per request.
+_SEEN_EVERY = timedelta(minutes=1)
 
 
 def hash_password(password: str) -> str:
@@ -81,19 +91,37 @@ class AccountsMixin:
                                     (username, hash_password(password), self.now_iso())).lastrowid)
 
     def set_password(self: Store, username: str, password: str) -> None:
+        """A new password; every login session and the API token of the coach end with the old one."""
         validate_password(password)
         with self.tx() as conn:
-            if conn.execute("UPDATE coaches SET password_hash = ? WHERE username = ?",
-                            (hash_password(password), username)).rowcount == 0:
+            row = conn.execute("SELECT id FROM coaches WHERE username = ?", (username,)).fetchone()
+            if row is None:
                 raise InputError(f"no coach named {username!r}")
+            conn.execute("UPDATE coaches SET password_hash = ?, password_changed_at = ?, token_hash = NULL, "
+                         "token_created_at = NULL WHERE id = ?", (hash_password(password), self.now_iso(), row[0]))
+            conn.execute("DELETE FROM coach_sessions WHERE coach_id = ?", (row[0],))
+
+    def delete_coach(self: Store, username: str) -> None:
+        """Remove a coach: their sessions and API token go with the row; the id is never given out again."""
+        with self.tx() as conn:
+            row = conn.execute("SELECT id FROM coaches WHERE username = ?", (username,)).fetchone()
+            if row is None:
+                raise InputError(f"no coach named {username!r}")
+            conn.execute("DELETE FROM coach_sessions WHERE coach_id = ?", (row[0],))
+            conn.execute("DELETE FROM coaches WHERE id = ?", (row[0],))
 
     def get_coach(self: Store, coach_id: int) -> dict | None:
         rows = self.query("SELECT id, username, created_at, token_created_at FROM coaches WHERE id = ?", (coach_id,))
         return dict(rows[0]) if rows else None
 
     def list_coaches(self: Store) -> list[dict]:
-        return [dict(r) for r in self.query("SELECT id, username, created_at, token_created_at FROM coaches "
-                                            "ORDER BY username")]
+        """Coaches with their open login sessions and when they last used one."""
+        now = self.now_iso()
+        return [dict(r) for r in self.query(
+            "SELECT c.id, c.username, c.created_at, c.token_created_at, c.password_changed_at, "
+            "COUNT(s.id_hash) AS sessions, MAX(s.last_seen_at) AS last_seen_at FROM coaches c "
+            "LEFT JOIN coach_sessions s ON s.coach_id = c.id AND s.expires_at > ? "
+            "GROUP BY c.id ORDER BY c.username", (now,))]
 
     def authenticate(self: Store, username: str, password: str) -> dict | None:
         """The coach for a correct username and password, else None (constant work either way)."""
@@ -112,6 +140,50 @@ class AccountsMixin:
                 raise InputError(f"no coach named {username!r}")
         return token
 
+    # --- login sessions ---------------------------------------------------------------------
+
+    def open_session(self: Store, coach_id: int, address: str = "") -> str:
+        """A new login session for the coach; returns the id the cookie carries (only its hash is kept)."""
+        sid = secrets.token_urlsafe(32)
+        now = self.clock()
+        with self.tx() as conn:
+            conn.execute("DELETE FROM coach_sessions WHERE expires_at <= ?", (_iso(now),))
+            conn.execute("INSERT INTO coach_sessions (id_hash, coach_id, created_at, last_seen_at, expires_at, address) "
+                         "VALUES (?, ?, ?, ?, ?, ?)",
+                         (token_hash(sid), coach_id, _iso(now), _iso(now), _iso(now + SESSION_LIFETIME), address[:64]))
+        return sid
+
+    def session_coach(self: Store, sid: str) -> dict | None:
+        """The coach of a live session id, or None (logged out, expired, idle too long, coach gone)."""
+        from kiosk.store.db import parse_iso
+
+        if not sid or len(sid) > 200:
+            return None
+        now = self.clock()
+        rows = self.query("SELECT c.id, c.username, s.last_seen_at, s.id_hash FROM coach_sessions s "
+                          "JOIN coaches c ON c.id = s.coach_id WHERE s.id_hash = ? AND s.expires_at > ?",
+                          (token_hash(sid), _iso(now)))
+        if not rows:
+            return None
+        seen = parse_iso(rows[0]["last_seen_at"])
+        if now - seen > SESSION_IDLE:
+            self.close_session(sid)
+            return None
+        if now - seen > _SEEN_EVERY:
+            with self.tx() as conn:
+                conn.execute("UPDATE coach_sessions SET last_seen_at = ? WHERE id_hash = ?", (_iso(now), rows[0]["id_hash"]))
+        return {"id": rows[0]["id"], "username": rows[0]["username"]}
+
+    def close_session(self: Store, sid: str) -> None:
+        with self.tx() as conn:
+            conn.execute("DELETE FROM coach_sessions WHERE id_hash = ?", (token_hash(sid),))
+
+    def revoke_token(self: Store, username: str) -> None:
+        with self.tx() as conn:
+            if conn.execute("UPDATE coaches SET token_hash = NULL, token_created_at = NULL WHERE username = ?",
+                            (username,)).rowcount == 0:
+                raise InputError(f"no coach named {username!r}")
+
     def coach_for_token(self: Store, token: str) -> dict | None:
         if not token or len(token) > 200:
             return None
@@ -120,12 +192,32 @@ class AccountsMixin:
 
     # --- lockout ----------------------------------------------------------------------------
 
+    def reserve_login(self: Store, username: str, ip: str) -> tuple[int | None, datetime | None]:
+        """Book a login attempt before the password is checked: (attempt id, None), or (None, locked until).
+
+        The attempt is written as a failure in the same write transaction that checks the lock
+        (BEGIN IMMEDIATE serialises them), so parallel guesses cannot all pass the check before
+        any of them is counted; :meth:`login_succeeded` turns it into a success.
+        """
+        with self.tx() as conn:
+            until = self.locked_until(username, ip)
+            if until is not None:
+                return None, until
+            attempt = conn.execute("INSERT INTO login_attempts (username, ip, at, ok) VALUES (?, ?, ?, 0)",
+                                   (username.strip().lower()[:100], ip, self.now_iso())).lastrowid
+            # Keep the table small: a day of history is plenty for a 15-minute rule.
+            conn.execute("DELETE FROM login_attempts WHERE at < ?", (_iso(self.clock() - timedelta(days=1)),))
+        return int(attempt), None
+
     def record_login(self: Store, username: str, ip: str, ok: bool) -> None:
+        """Record a finished attempt (logins go through :meth:`reserve_login` instead)."""
         with self.tx() as conn:
             conn.execute("INSERT INTO login_attempts (username, ip, at, ok) VALUES (?, ?, ?, ?)",
                          (username.strip().lower()[:100], ip, self.now_iso(), 1 if ok else 0))
-            # Keep the table small: a day of history is plenty for a 15-minute rule.
-            conn.execute("DELETE FROM login_attempts WHERE at < ?", (_iso(self.clock() - timedelta(days=1)),))
+
+    def login_succeeded(self: Store, attempt: int) -> None:
+        with self.tx() as conn:
+            conn.execute("UPDATE login_attempts SET ok = 1 WHERE id = ?", (attempt,))
 
     def locked_until(self: Store, username: str, ip: str) -> datetime | None:
         """When the (username, address) pair may try again, or None when it is not locked."""

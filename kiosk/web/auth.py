@@ -18,7 +18,6 @@ import functools
 import hmac
 import secrets
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -81,13 +80,20 @@ def check_csrf() -> None:
 
 # --- identities -----------------------------------------------------------------------------
 
+#: Headers a reverse proxy adds; the station's own browser never sends them.
+PROXY_HEADERS = ("X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Real-IP", "Forwarded")
+
+
 def is_local_request() -> bool:
     """The request came from the station itself (its touchscreen browser).
 
-    Relies on the peer address, so the app must not sit behind a reverse proxy on the same
-    machine (every LAN request would then look local).
+    A loopback peer is not enough: a reverse proxy on the same machine is a loopback peer too,
+    and would make every LAN client the kiosk. A request that carries a proxy's forwarding
+    header is therefore never local, whatever the header says.
     """
-    return (request.remote_addr or "") in LOCAL_ADDRESSES
+    if (request.remote_addr or "") not in LOCAL_ADDRESSES:
+        return False
+    return not any(h in request.headers for h in PROXY_HEADERS)
 
 
 def is_kiosk_request() -> bool:
@@ -96,17 +102,21 @@ def is_kiosk_request() -> bool:
 
 
 def current_coach() -> dict | None:
-    """The logged-in coach (id, username), or None. An account deleted meanwhile logs out."""
+    """The logged-in coach (id, username), or None.
+
+    The cookie names a server-side session; logout, a password change or deleting the coach
+    removes that row, so a copy of the cookie taken before is refused from then on.
+    """
     if "coach" in g:
         return g.coach
     coach = None
-    coach_id = session.get("coach_id")
-    if isinstance(coach_id, int):
+    sid = session.get("sid")
+    if isinstance(sid, str):
         from kiosk.web import get_store
 
-        coach = get_store().get_coach(coach_id)
+        coach = get_store().session_coach(sid)
         if coach is None:
-            session.pop("coach_id", None)
+            session.pop("sid", None)
     g.coach = coach
     return coach
 
@@ -122,14 +132,22 @@ def identity() -> str | None:
 
 def login_session(coach: dict) -> None:
     """Start a fresh session for the coach (a new cookie and CSRF token: no session fixation)."""
+    from kiosk.web import get_store
+
     session.clear()
     session.permanent = True
-    session["coach_id"] = int(coach["id"])
+    session["sid"] = get_store().open_session(int(coach["id"]), request.remote_addr or "")
     session["_csrf"] = secrets.token_urlsafe(32)
     g.pop("coach", None)
 
 
 def logout_session() -> None:
+    """End the server-side session too, so a copy of the cookie is worthless."""
+    sid = session.get("sid")
+    if isinstance(sid, str):
+        from kiosk.web import get_store
+
+        get_store().close_session(sid)
     session.clear()
     g.pop("coach", None)
 
@@ -199,12 +217,15 @@ def attempt_login(username: str, password: str) -> tuple[dict | None, str]:
     username = (username or "").strip()
     if not username or not password:
         return None, "Enter your coach name and password."
-    until: datetime | None = store.locked_until(username, ip)
-    if until is not None:
+    # The attempt is booked (as a failure) before the password is checked, in one transaction
+    # with the lock check, so parallel guesses cannot all slip in under the limit.
+    attempt, until = store.reserve_login(username, ip)
+    if attempt is None:
+        assert until is not None
         minutes = max(1, int((until - store.clock()).total_seconds() // 60) + 1)
         return None, f"Too many failed logins. Try again in {minutes} minute{'s' if minutes != 1 else ''}."
     coach = store.authenticate(username, password[:1024])
-    store.record_login(username, ip, coach is not None)
     if coach is None:
         return None, "Wrong coach name or password."
+    store.login_succeeded(attempt)
     return coach, ""

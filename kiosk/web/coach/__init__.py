@@ -350,3 +350,7 @@ def reset_settings() -> Any:
     get_store().clear_settings()
     flash("All settings are back to the station's config file.", "ok")
     return redirect(url_for("coach.settings"))
+
+
+# Routes kept in their own modules register on ``bp`` when imported.
+from kiosk.web.coach import account  # noqa: E402,F401
