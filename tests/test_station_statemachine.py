@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+
 from kiosk.station.statemachine import (
     PROMPTS,
     AnalysisDone,
     AnalysisFailed,
     AnalysisStarted,
+    Arm,
     Cancel,
     CheckIn,
     Fault,
@@ -15,6 +18,7 @@ from kiosk.station.statemachine import (
     Start,
     State,
     StateMachine,
+    Still,
     Tick,
     Timing,
     Visibility,
@@ -51,7 +55,7 @@ def test_full_trial_passes_every_state_and_counts_trials():
     sm.handle(AnalysisStarted())
     assert sm.state == State.ANALYSING
     sm.handle(AnalysisDone("PASS", {"verdict": "PASS"}))
-    assert sm.state == State.RESULT and sm.trial_label == "1 of 3" and sm.prompt == "Result: PASS"
+    assert sm.state == State.RESULT and sm.trial_label == "1 of 3" and sm.prompt == "Jump 1 of 3 recorded."
     assert [s.value for s in sm.history] == ["idle", "ready", "countdown", "awaiting_landing", "contact", "flight",
                                              "landed", "analysing", "result"]
     sm.handle(MatChanged(False, t0 + 9 * S))  # steps off the mat
@@ -83,8 +87,8 @@ def test_retake_prompt_carries_reason():
     sm = checked_in()
     t0 = run_to_flight(sm)
     sm.handle(MatChanged(True, t0 + 6 * S))
-    sm.handle(AnalysisDone("RETAKE", {"retake_reason": "knees not visible at landing"}))
-    assert sm.prompt == "Retake: knees not visible at landing" and sm.valid_trials == 0
+    sm.handle(AnalysisDone("RETAKE", {"reasons": ["Your knees were not seen at landing."]}))
+    assert sm.prompt.startswith("That jump did not count. Your knees were not seen at landing.") and sm.valid_trials == 0
 
 
 def test_start_refused_when_someone_is_on_the_mat():
@@ -111,7 +115,7 @@ def test_no_drop_within_15_s_returns_to_ready():
     sm.handle(Tick(27 * S))
     assert sm.state == State.AWAITING_LANDING
     sm.handle(Tick(28 * S))
-    assert sm.state == State.READY and sm.prompt == PROMPTS["no_drop"]
+    assert sm.state == State.READY and sm.prompt == "No drop seen in 15 seconds: tap Start when you are ready"
     assert sm.attempts == 0
 
 
@@ -180,9 +184,9 @@ def test_cancel_in_trial_goes_ready_then_idle():
 def test_not_visible_blocks_start():
     sm = checked_in()
     sm.handle(Visibility(False))
-    assert sm.prompt == PROMPTS["not_visible"]
-    sm.handle(Start(), 0)
-    assert sm.state == State.READY
+    assert sm.prompt == PROMPTS["ready"]       # at the screen: the instruction stays
+    sm.handle(Start(), 0)                      # the button at the box: refused, with what to fix
+    assert sm.state == State.READY and sm.prompt == PROMPTS["not_visible"]
     sm.handle(Visibility(True))
     sm.handle(Start(), 0)
     assert sm.state == State.COUNTDOWN
@@ -205,3 +209,131 @@ def test_no_mat_mode_captures_a_window_then_analyses():
     acts = sm.handle(Tick(17 * S))
     assert sm.state == State.LANDED and acts[0].kind == "analyse"
     assert acts[0].times == {"go": 13 * S, "end": 17 * S}
+
+
+# --- the blinded session, the practice jump, arming from the box -----------------------------
+
+def real_retake(code: str) -> dict:
+    """A RETAKE exactly as the analysis sends it: ``TrialResult.to_json()`` of a result turned
+    RETAKE by a gate (the real constructors, the real reason texts)."""
+    from kiosk.analysis.gates import Failure, with_failure
+    from kiosk.analysis.result import TrialResult
+
+    leg = {"fppa_ic": 2.0, "fppa_peak": 9.0, "fppa_peak_flexion": 9.0, "valgus_displacement": 4.0,
+           "static_fppa": 1.0, "peak_fppa_s": 0.61, "peak_fppa_frame": 73}
+    base = TrialResult.from_json({"verdict": "PASS", "reasons": ["ok"], "findings": ["pass"], "events": {},
+                                  "legs": {"left": leg, "right": leg}, "jump": {}})
+    return with_failure(base, Failure(code, "test")).to_json()
+
+
+def finish(sm: StateMachine, t: int, verdict: str, result: dict | None = None) -> None:
+    run_to_flight(sm, t)
+    sm.handle(MatChanged(True, t + 6 * S))
+    sm.handle(AnalysisStarted())
+    sm.handle(AnalysisDone(verdict, result if result is not None else {"verdict": verdict, "reasons": ["why"]}))
+    sm.handle(MatChanged(False, t + 8 * S))
+
+
+def test_retake_prompt_uses_the_reason_the_analysis_really_sends():
+    """Bug: the machine read a ``retake_reason`` key that TrialResult.to_json() never writes, so
+    every retake said the generic text. The result here is the analysis' own JSON."""
+    from kiosk.analysis.gates import REASONS
+
+    result = real_retake("feet_cut_off")
+    assert "retake_reason" not in result
+    sm = checked_in()
+    finish(sm, 100 * S, "RETAKE", result)
+    assert REASONS["feet_cut_off"] in sm.prompt
+    assert "did not count" in sm.prompt and "5 tries left for 3 more jumps" in sm.prompt
+    outcome = sm.snapshot()["last_outcome"]
+    assert outcome["kind"] == "retake" and outcome["reason"] == REASONS["feet_cut_off"] and outcome["tries_left"] == 5
+    # the next "Get ready" is the instruction, not the last outcome
+    sm.handle(Arm(), 110 * S)
+    assert sm.state == State.ARMING and sm.prompt == PROMPTS["arming"]
+    assert sm.snapshot()["last_outcome"]["kind"] == "retake"    # still there for the screen to show
+
+
+def test_between_jumps_no_verdict_is_said():
+    sm = checked_in()
+    for i, verdict in enumerate(("PASS", "FLAG", "FLAG")):
+        finish(sm, (i + 1) * 100 * S, verdict, {"verdict": verdict, "reasons": ["Your left knee moved 12° inward"]})
+        snap = sm.snapshot()
+        for word in ("PASS", "FLAG", "knee", "°"):
+            assert word not in sm.prompt and word not in str(snap["last_outcome"])
+    assert sm.prompt == "Jump 3 of 3 recorded. " + PROMPTS["session_done"] and sm.session_done
+
+
+def test_practice_jump_counts_for_nothing():
+    sm = StateMachine(Timing(), practice_jump=True)
+    sm.handle(CheckIn({"id": 7}))
+    assert sm.trial_label == "Practice jump" and sm.snapshot()["practice"]
+    finish(sm, 100 * S, "RETAKE", real_retake("turned_away"))
+    assert sm.attempts == 0 and sm.valid_trials == 0 and not sm.practice_pending
+    assert sm.last_outcome["kind"] == "practice" and "Face the camera" in sm.prompt
+    assert sm.trial_label == "Practice jump"          # the result on screen is the practice's
+    finish(sm, 200 * S, "PASS")
+    assert sm.attempts == 1 and sm.valid_trials == 1 and sm.trial_label == "1 of 3"
+    # a check-in may ask for no practice (benches, the coach's re-test)
+    sm.handle(CheckIn({"id": 8}, practice=False))
+    assert not sm.practice_pending and sm.trial_label == "1 of 3"
+
+
+def test_arming_waits_for_the_athlete_standing_still_on_the_box():
+    sm = checked_in()
+    sm.handle(Arm(), 10 * S)
+    assert sm.state == State.ARMING and sm.prompt == PROMPTS["arming"] and sm.snapshot()["arming_s"] == 30
+    sm.handle(Tick(11 * S))
+    assert sm.snapshot()["arming_s"] == 29
+    sm.handle(Visibility(False, "feet"))
+    assert sm.state == State.ARMING and sm.prompt == PROMPTS["not_visible_feet"]
+    sm.handle(Visibility(True))
+    sm.handle(MatChanged(True, 12 * S))          # walking over the mat: not yet
+    sm.handle(Still(True), 13 * S)
+    assert sm.state == State.ARMING and sm.prompt == PROMPTS["off_mat"]
+    sm.handle(MatChanged(False, 14 * S))         # off the mat, still on the box: the count starts
+    assert sm.state == State.COUNTDOWN
+    sm.handle(Tick(17 * S))
+    assert sm.state == State.AWAITING_LANDING
+
+
+def test_arming_times_out_with_the_configured_time_in_the_text():
+    sm = StateMachine(Timing(arm_timeout_s=20.0))
+    sm.handle(CheckIn({"id": 7}))
+    sm.handle(Arm(), 10 * S)
+    sm.handle(Tick(29 * S))
+    assert sm.state == State.ARMING
+    sm.handle(Tick(30 * S))
+    assert sm.state == State.READY and sm.prompt == "Nobody stood still on the box for 20 seconds: tap Start to try again"
+    assert sm.attempts == 0
+
+
+def test_button_at_the_box_starts_at_once_while_arming():
+    sm = checked_in()
+    sm.handle(Arm(), 10 * S)
+    sm.handle(Start(), 11 * S)
+    assert sm.state == State.COUNTDOWN
+
+
+def test_after_a_result_the_next_jump_arms_itself_once_the_athlete_moved_and_stands_still():
+    sm = checked_in()
+    sm.handle(Still(True), 1 * S)
+    finish(sm, 100 * S, "PASS")
+    assert sm.state == State.RESULT and sm.snapshot()["next_prompt"] == PROMPTS["next"]
+    sm.handle(Still(True), 109 * S)              # still where they landed: not a new jump
+    assert sm.state == State.RESULT
+    sm.handle(Still(False), 110 * S)             # walks back
+    sm.handle(Still(True), 112 * S)              # stands still on the box
+    assert sm.state == State.COUNTDOWN and sm.trial_label == "2 of 3"
+
+
+@pytest.mark.parametrize("light", [False, True])
+def test_countdown_prompt_names_the_light_only_where_there_is_one(light: bool):
+    sm = StateMachine(Timing(), has_light=light)
+    sm.handle(CheckIn({"id": 7}))
+    sm.handle(Start(), 0)
+    assert ("light" in sm.prompt) is light and sm.prompt.startswith("Get ready")
+
+
+def test_prompts_say_face_the_camera_and_never_facing_the_screen():
+    assert not any("facing the screen" in p for p in PROMPTS.values())
+    assert "facing the camera" in PROMPTS["ready"] and "facing the camera" in PROMPTS["arming"]
