@@ -109,6 +109,7 @@ class MatSection:
     drop_timeout_s: float = setting(15.0, "No landing this long after the countdown: back to ready with a prompt.",
                                     min=3.0, max=120.0)
     stuck_s: float = setting(30.0, "Mat closed this long between trials: prompt that it may be stuck.", min=5.0, max=600.0)
+    buzzer_cues: bool = setting(True, "Where a buzzer is wired (buzzer_pin): beep each countdown second, at Go and at the result.")
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,13 @@ class PoseSection:
 class SessionSection:
     trials: int = setting(3, "Valid trials per session; the session verdict is the per-metric median.", min=1, max=10)
     max_attempts: int = setting(6, "Attempts (including RETAKEs) before a session ends incomplete.", min=1, max=20)
+    practice_jump: bool = setting(True, "An unscored practice jump before the jumps that count.")
+    arm_timeout_s: float = setting(30.0, "After the on-screen Start: nobody standing still on the box this long ends the wait.",
+                                   min=5.0, max=300.0)
+    still_s: float = setting(1.0, "How long the athlete stands still on the box before the countdown starts by itself.",
+                             min=0.3, max=5.0)
+    adult_age: int = setting(16, "Athletes younger than this see the supervision note; a parent or guardian consents for them.",
+                             min=0, max=21)
 
 
 @dataclass(frozen=True)
