@@ -40,6 +40,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--revoke", action="store_true", help="end the coach's API token without making a new one")
     p.set_defaults(func=run_coach_token)
 
+    p = sub.add_parser("setting", help="show or change a station setting override (coach limits and station "
+                                       "internals); logged as cli:USER")
+    p.add_argument("key", nargs="?", help="section.key, e.g. scoring.implausible_fppa_deg (none: list them all)")
+    p.add_argument("value", nargs="?", help="new value; leave out to show the current one")
+    p.add_argument("--reset", action="store_true", help="back to the config file's value")
+    p.set_defaults(func=run_setting)
+
     p = sub.add_parser("export-day", help="write one day's trials CSV, session CSV and clips ZIP to a folder")
     p.add_argument("--date", metavar="YYYY-MM-DD", help="local day (default: today)")
     p.add_argument("--out", metavar="DIR", required=True, help="folder to write into (created if missing)")
@@ -139,6 +146,32 @@ def run_coach_token(args: argparse.Namespace) -> int:
         print(f"API token of {args.name} revoked")
         return 0
     print(store.new_token(args.name))
+    return 0
+
+
+def run_setting(args: argparse.Namespace) -> int:
+    import getpass
+
+    from kiosk.errors import InputError
+    from kiosk.store.settings import coach_keys, editable_keys, field_info, parse_form_value
+
+    config, store = _store(args)
+    by = f"cli:{getpass.getuser()}"
+    effective = store.effective_config(config)
+    if not args.key:
+        overridden = store.get_settings()
+        for key in editable_keys():
+            kind = "coach" if key in coach_keys() else "station"
+            mark = f" (file: {field_info(config, key)['value']})" if key in overridden else ""
+            print(f"{key} = {field_info(effective, key)['value']}{mark}\t[{kind}]")
+        return 0
+    if args.key not in editable_keys():
+        raise InputError(f"{args.key} cannot be overridden here; set it in the config file ({args.config or 'none in use'})")
+    if args.reset:
+        store.clear_settings(by=by, keys=[args.key])
+    elif args.value is not None:
+        store.set_settings(config, {args.key: parse_form_value(field_info(effective, args.key), args.value)}, by=by)
+    print(f"{args.key} = {field_info(store.effective_config(config), args.key)['value']}")
     return 0
 
 

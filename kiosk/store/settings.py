@@ -1,10 +1,12 @@
-"""Settings a coach may change from the Settings page, stored as overrides of the config file.
+"""Settings changed on the station without editing its config file, stored as overrides.
 
-Only a few keys are editable (scoring thresholds, trials per session, media retention): the
-rest of the station config is hardware and network and belongs in the TOML file. Overrides are
-validated through :func:`kiosk.config.replace`, so the page refuses exactly what the file would,
-with the same limits, and :meth:`SettingsMixin.effective_config` gives the config the station
-runtime should use.
+Two kinds: what a coach may change on the Settings page (the FLAG limits and the trials per
+session, each only inside ``COACH_BOUNDS``, a band around the published values), and station
+internals (the quality gates, borderline bands, media retention) that only an admin changes,
+with ``jumpkiosk setting`` on the station or in the config file. The rest of the config is
+hardware and network and belongs in the TOML file. Overrides are validated through
+:func:`kiosk.config.replace`, so they are refused exactly as the file would be, and every change
+is written to ``settings_log`` (who, when, old and new value).
 """
 
 from __future__ import annotations
@@ -29,6 +31,41 @@ def editable_keys() -> list[str]:
 
     keys = [f"scoring.{f.name}" for f in dataclasses.fields(Thresholds)]
     return keys + ["session.trials", "store.media_retention_days"]
+
+
+#: The keys a coach may change, and the band they may move in (inside the config's own limits).
+#: The limits stay near their published values; trials stay >= 3 because the session verdict is a
+#: median of at least three trials.
+COACH_BOUNDS: dict[str, tuple[float, float]] = {
+    "scoring.valgus_displacement_deg": (6.0, 16.0),
+    "scoring.peak_fppa_female_deg": (8.0, 20.0),
+    "scoring.peak_fppa_male_deg": (4.0, 16.0),
+    "scoring.peak_fppa_unknown_deg": (8.0, 20.0),
+    "scoring.kasr_peak_min": (0.4, 0.9),
+    "session.trials": (3, 5),
+}
+
+
+def coach_keys() -> list[str]:
+    """The keys on the coach's Settings page (those of COACH_BOUNDS this build has)."""
+    known = set(editable_keys())
+    return [k for k in COACH_BOUNDS if k in known]
+
+
+def internal_keys() -> list[str]:
+    """Station internals: changed with ``jumpkiosk setting`` or in the config file only."""
+    coach = set(coach_keys())
+    return [k for k in editable_keys() if k not in coach]
+
+
+def check_coach_change(key: str, value: Any) -> None:
+    """InputError unless a coach may set ``key`` to ``value`` from the Settings page."""
+    if key not in coach_keys():
+        raise InputError(f"{key} is a station setting: an admin changes it on the station "
+                         "(jumpkiosk setting) or in the config file")
+    low, high = COACH_BOUNDS[key]
+    if not low <= value <= high:
+        raise InputError(f"{key}: {value:g} is outside what a coach may set ({low:g} to {high:g})")
 
 
 def field_info(config: Config, key: str) -> dict[str, Any]:
@@ -72,30 +109,60 @@ class SettingsMixin:
     def get_settings(self: Store) -> dict[str, Any]:
         return {r["key"]: json.loads(r["value"]) for r in self.query("SELECT key, value FROM settings ORDER BY key")}
 
-    def set_settings(self: Store, base: Config, overrides: dict[str, Any], *, by: str = "") -> Config:
+    def set_settings(self: Store, base: Config, overrides: dict[str, Any], *, by: str = "",
+                     coach: bool = False) -> Config:
         """Validate and store overrides (all or nothing); returns the new effective config.
 
-        A value equal to the config file's value removes the override, so later edits of the
-        file take effect again for keys nobody changed on the page.
+        ``coach``: the change comes from the Settings page, so only :func:`coach_keys` inside
+        their bounds are accepted. A value equal to the config file's value removes the
+        override, so later edits of the file take effect again for keys nobody changed. Every
+        actual change is logged with ``by``.
         """
-        merged = {**self.get_settings(), **overrides}
+        current = self.get_settings()
+        effective_before = self.effective_config(base)
+        if coach:
+            for key, value in overrides.items():
+                section, name = key.split(".", 1)
+                if key in COACH_BOUNDS and getattr(getattr(effective_before, section), name) == value:
+                    continue  # an unchanged field of the form is no change, even outside the band
+                check_coach_change(key, value)
+        merged = {**current, **overrides}
         effective = apply_overrides(base, merged)
         now = self.now_iso()
         with self.tx() as conn:
             for key, value in overrides.items():
                 section, name = key.split(".", 1)
+                old = current.get(key)
                 if getattr(getattr(base, section), name) == value:
                     conn.execute("DELETE FROM settings WHERE key = ?", (key,))
+                    new = None
                 else:
                     conn.execute("INSERT INTO settings (key, value, updated_at, updated_by) VALUES (?, ?, ?, ?) "
                                  "ON CONFLICT (key) DO UPDATE SET value = excluded.value, "
                                  "updated_at = excluded.updated_at, updated_by = excluded.updated_by",
                                  (key, json.dumps(value), now, by))
+                    new = value
+                if old != new:
+                    _log(conn, now, by, key, old, new)
         return effective
 
-    def clear_settings(self: Store) -> None:
+    def clear_settings(self: Store, *, by: str = "", keys: list[str] | None = None) -> None:
+        """Back to the config file's values, for ``keys`` (default: all); logged with ``by``."""
+        current = self.get_settings()
+        now = self.now_iso()
         with self.tx() as conn:
-            conn.execute("DELETE FROM settings")
+            for key, old in current.items():
+                if keys is None or key in keys:
+                    conn.execute("DELETE FROM settings WHERE key = ?", (key,))
+                    _log(conn, now, by, key, old, None)
+
+    def settings_log(self: Store, limit: int = 50) -> list[dict]:
+        """The latest setting changes, newest first (old/new None: the config file's value)."""
+        rows = self.query("SELECT at, by, key, old_value, new_value FROM settings_log ORDER BY id DESC LIMIT ?",
+                          (limit,))
+        return [{"at": r["at"], "by": r["by"], "key": r["key"],
+                 "old": json.loads(r["old_value"]) if r["old_value"] is not None else None,
+                 "new": json.loads(r["new_value"]) if r["new_value"] is not None else None} for r in rows]
 
     def effective_config(self: Store, base: Config) -> Config:
         """The config file's values with the Settings page's overrides on top.
@@ -111,3 +178,8 @@ class SettingsMixin:
                 log.warning("ignoring the stored setting %s: %s", key, exc)
                 continue
         return cfg
+
+
+def _log(conn: Any, at: str, by: str, key: str, old: Any, new: Any) -> None:
+    conn.execute("INSERT INTO settings_log (at, by, key, old_value, new_value) VALUES (?, ?, ?, ?, ?)",
+                 (at, by, key, None if old is None else json.dumps(old), None if new is None else json.dumps(new)))

@@ -27,7 +27,7 @@ from flask import (
 from kiosk.errors import ConfigError, InputError, KioskError
 from kiosk.store import export
 from kiosk.store import media as media_files
-from kiosk.store.settings import editable_keys, field_info, parse_form_value
+from kiosk.store.settings import COACH_BOUNDS, coach_keys, field_info, internal_keys, parse_form_value
 from kiosk.web import auth, get_config, get_store, get_tz
 from kiosk.web.coach.plot import Panel, Series, trend_svg
 
@@ -140,7 +140,7 @@ def athlete_sessions(athlete_id: int) -> list[dict]:
 def _trend(athlete: dict, sessions: list[dict]) -> Any:
     cfg = get_config().scoring
     limit = {"female": cfg.peak_fppa_female_deg, "male": cfg.peak_fppa_male_deg}.get(
-        athlete.get("sex") or "", cfg.peak_fppa_unknown_deg)
+        athlete.get("sex") or "", getattr(cfg, "peak_fppa_unknown_deg", cfg.peak_fppa_female_deg))
     when = [datetime.fromisoformat(s["started_at"].replace("Z", "+00:00")) for s in sessions]
     med = [s["medians"] for s in sessions]
     panels = [
@@ -150,7 +150,7 @@ def _trend(athlete: dict, sessions: list[dict]) -> Any:
         ], limit=limit, limit_label=f"limit {limit:g} deg"),
         Panel("KASR at peak flexion", "knee / ankle separation", [
             Series("kasr", "KASR", "#6b4fa3", [m["kasr_peak"] for m in med])],
-            limit=cfg.kasr_peak_min, limit_label=f"min {cfg.kasr_peak_min:g}"),
+            limit=getattr(cfg, "kasr_peak_min", None), limit_label=f"min {getattr(cfg, 'kasr_peak_min', 0):g}"),
         Panel("Reactive strength index", "m/s", [Series("rsi", "RSI", "#2e8b57", [m["rsi"] for m in med])]),
     ]
     labels = [f"{_local(s['started_at'], '%Y-%m-%d')}" for s in sessions]
@@ -316,6 +316,8 @@ def export_clips() -> Any:
 @bp.route("/settings", methods=["GET", "POST"])
 @auth.coach_required
 def settings() -> Any:
+    """The FLAG limits and trials per session, inside their coach bounds; station internals are
+    shown read-only (an admin changes them on the station); the change log below."""
     from flask import current_app
 
     store = get_store()
@@ -326,29 +328,37 @@ def settings() -> Any:
         effective = get_config()
         overrides: dict[str, Any] = {}
         try:
-            for key in editable_keys():
-                if key in request.form:
-                    submitted[key] = request.form[key]
-                    overrides[key] = parse_form_value(field_info(effective, key), request.form[key])
-            store.set_settings(base, overrides, by=(auth.current_coach() or {}).get("username", ""))
+            for key in request.form:
+                if key == "csrf_token":
+                    continue
+                if key not in coach_keys():
+                    raise InputError(f"{key} is a station setting: an admin changes it on the station "
+                                     "(jumpkiosk setting) or in the config file")
+                submitted[key] = request.form[key]
+                overrides[key] = parse_form_value(field_info(effective, key), request.form[key])
+            store.set_settings(base, overrides, by=(auth.current_coach() or {}).get("username", ""), coach=True)
         except (InputError, ConfigError) as exc:
             flash(f"Not saved: {exc}", "error")
             status = 400
         else:
-            flash("Settings saved. They apply from the next check-in at the station.", "ok")
+            flash("Settings saved. New trials use them.", "ok")
             return redirect(url_for("coach.settings"))
     effective = get_config()
     overridden = store.get_settings()
-    fields = [{**field_info(effective, k), "file_value": field_info(base, k)["value"], "overridden": k in overridden,
-               "submitted": submitted.get(k)} for k in editable_keys()]
-    return render_template("coach/settings.html", fields=fields), status
+
+    def info(k: str) -> dict[str, Any]:
+        return {**field_info(effective, k), "file_value": field_info(base, k)["value"], "overridden": k in overridden,
+                "submitted": submitted.get(k), "bounds": COACH_BOUNDS.get(k)}
+
+    return render_template("coach/settings.html", fields=[info(k) for k in coach_keys()],
+                           internals=[info(k) for k in internal_keys()], log=store.settings_log(30)), status
 
 
 @bp.post("/settings/reset")
 @auth.coach_required
 def reset_settings() -> Any:
-    get_store().clear_settings()
-    flash("All settings are back to the station's config file.", "ok")
+    get_store().clear_settings(by=(auth.current_coach() or {}).get("username", ""), keys=coach_keys())
+    flash("The limits and trial count are back to the station's config file.", "ok")
     return redirect(url_for("coach.settings"))
 
 
