@@ -23,6 +23,7 @@ from kiosk.station.statemachine import (
     Motion,
     State,
     StateMachine,
+    Still,
     Tick,
     Visibility,
 )
@@ -54,6 +55,7 @@ class CaptureLoops:
     plan: FramePlan
     min_score: float
     preview_fps: float
+    still_s: float
     analysis_timeout_s: float | None
     camera_error: str | None
     _preview_factory: Callable[[], PoseEstimator] | None
@@ -162,12 +164,15 @@ class CaptureLoops:
     # --- preview ---------------------------------------------------------------------------
     def _preview_loop(self) -> None:
         from kiosk.media import encode_jpeg
-        from kiosk.station.visibility import VisibilityWindow, motion_fraction, small_grey
+        from kiosk.station.visibility import StillnessWindow, VisibilityWindow, motion_fraction, small_grey
 
         estimator = None
         period = 1.0 / self.preview_fps
         last_visible: tuple[bool, str | None] | None = None
         window = VisibilityWindow(max(0.05, self.min_score - VISIBLE_MARGIN))
+        # Standing still on the box arms a trial by itself (the athlete alone, far from the screen).
+        stillness = StillnessWindow(max(0.05, self.min_score - VISIBLE_MARGIN), self.still_s)
+        last_still = False
         motion_ref: np.ndarray | None = None
         while not self._stop.wait(period):
             latest = self.ring.latest()
@@ -188,7 +193,7 @@ class CaptureLoops:
             # Pose for the preview only while nothing is being analysed: on a Pi the analysis
             # needs every core, and the preview is a convenience.
             if self._preview_factory is not None and not self._busy.is_set() and \
-                    self.sm.state in (State.IDLE, State.READY, State.RESULT, State.COUNTDOWN):
+                    self.sm.state in (State.IDLE, State.READY, State.ARMING, State.RESULT, State.COUNTDOWN):
                 try:
                     if estimator is None:
                         estimator = self._preview_factory()
@@ -207,12 +212,21 @@ class CaptureLoops:
                 scaled = kps.copy()
                 scaled[:, :2] *= small.shape[1] / image.shape[1]
                 small = draw_pose(small, scaled, min_score=self.min_score, copy=False)
-                verdict = window.add(self._clock(), kps)
+                now = self._clock()
+                verdict = window.add(now, kps)
                 if verdict != last_visible:
                     last_visible = verdict
                     self._dispatch(Visibility(*verdict))
+                still = stillness.add(now, kps) and verdict[0]
+                if still != last_still:
+                    last_still = still
+                    self._dispatch(Still(still))
             else:
                 window.clear()
+                stillness.clear()
+                if last_still:   # not watched (a trial runs): nobody is known to stand still
+                    last_still = False
+                    self._dispatch(Still(False))
             self._preview = encode_jpeg(small, 70)
         if estimator is not None:
             estimator.close()

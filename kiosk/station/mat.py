@@ -362,8 +362,9 @@ class StartButton:
 class Cues:
     """Optional LED and buzzer: a light while recording, beeps for countdown and result."""
 
-    def __init__(self, led_pin: int = -1, buzzer_pin: int = -1, *, pin_factory=None):
+    def __init__(self, led_pin: int = -1, buzzer_pin: int = -1, *, pin_factory=None, countdown_s: float = 3.0):
         self._led = self._buzzer = None
+        self.countdown_s = countdown_s
         if led_pin >= 0 or buzzer_pin >= 0:
             from gpiozero import LED, Buzzer
 
@@ -382,8 +383,11 @@ class Cues:
             else:
                 self._led.off()
         if self._buzzer is not None:
-            if state == "awaiting_landing":
-                self._buzzer.beep(on_time=0.15, off_time=0.1, n=1)
+            if state == "countdown" and self.countdown_s >= 1:
+                # one short beep per second of the count, heard from the box
+                self._buzzer.beep(on_time=0.1, off_time=0.9, n=int(self.countdown_s))
+            elif state == "awaiting_landing":
+                self._buzzer.beep(on_time=0.4, off_time=0.1, n=1)   # Go: longer than the count
             elif state == "result":
                 self._buzzer.beep(on_time=0.08, off_time=0.08, n=2)
             elif state == "fault":

@@ -45,6 +45,7 @@ from kiosk.station.mat import Mat, MatEvent
 from kiosk.station.ringbuffer import RingBuffer
 from kiosk.station.statemachine import (
     Action,
+    Arm,
     Cancel,
     CheckIn,
     Fault,
@@ -68,7 +69,8 @@ class StationRuntime(CaptureLoops, LandingWorker, TrialScoring):
                  min_score: float = 0.3, on_trial_done: Callable[[TrialRecord], None] | None = None,
                  cues=None, clock: Callable[[], int] = time.monotonic_ns, budget: Budget | None = None,
                  invoke_s: float | None = None, refiner_factory: Callable[[], PoseEstimator] | None = None,
-                 refine_invoke_s: float | None = None, analysis_timeout_s: float | None = None):
+                 refine_invoke_s: float | None = None, analysis_timeout_s: float | None = None,
+                 practice_jump: bool = False, still_s: float = 1.0, has_light: bool = False):
         self.camera = camera
         self.mat = mat
         self.estimator_factory = estimator_factory
@@ -84,7 +86,9 @@ class StationRuntime(CaptureLoops, LandingWorker, TrialScoring):
         self._refiner: PoseEstimator | None = None
         self._invoke_log: list[float] = []
         self.ring = RingBuffer(camera.fps, ring_seconds, camera.shape)
-        self.sm = StateMachine(timing, has_mat=mat.has_mat, trials_total=trials_total, max_attempts=max_attempts)
+        self.sm = StateMachine(timing, has_mat=mat.has_mat, trials_total=trials_total, max_attempts=max_attempts,
+                               practice_jump=practice_jump, has_light=has_light)
+        self.still_s = still_s
         self.on_trial_done = on_trial_done
         self.cues = cues
         self.min_score = min_score
@@ -161,14 +165,16 @@ class StationRuntime(CaptureLoops, LandingWorker, TrialScoring):
                 return create_estimator(config.pose.refine_model, config.pose.threads, min_score=config.pose.min_score)
 
         timing = Timing(countdown_s=m.countdown_s, drop_timeout_s=m.drop_timeout_s, stuck_s=m.stuck_s,
-                        video_capture_s=min(config.camera.ring_seconds, 4.0))
-        cues = Cues(m.led_pin, m.buzzer_pin, pin_factory=factory) if m.kind == "gpio" else None
+                        video_capture_s=min(config.camera.ring_seconds, 4.0), arm_timeout_s=config.session.arm_timeout_s)
+        cues = Cues(m.led_pin, m.buzzer_pin if m.buzzer_cues else -1, pin_factory=factory,
+                    countdown_s=m.countdown_s) if m.kind == "gpio" else None
         rt = cls(camera, mat, estimator_factory, analyzer, ring_seconds=ring_seconds or config.camera.ring_seconds,
                  timing=timing, trials_total=config.session.trials, max_attempts=config.session.max_attempts,
                  preview_estimator_factory=estimator_factory, min_score=config.pose.min_score,
                  on_trial_done=on_trial_done, cues=cues, refiner_factory=refiner_factory, clock=clock,
                  budget=budget, invoke_s=invoke_s, refine_invoke_s=refine_invoke_s,
-                 analysis_timeout_s=analysis_timeout_s)
+                 analysis_timeout_s=analysis_timeout_s, practice_jump=config.session.practice_jump,
+                 still_s=config.session.still_s, has_light=m.kind == "gpio" and m.led_pin >= 0)
         if m.kind == "gpio" and m.button_pin >= 0:
             rt._button = StartButton(m.button_pin, rt.start, pin_factory=factory)
         return rt
@@ -184,14 +190,15 @@ class StationRuntime(CaptureLoops, LandingWorker, TrialScoring):
             self._changed.wait_for(lambda: self._seq != seq, timeout)
             return dict(self._published or {})
 
-    def check_in(self, athlete: dict) -> dict:
-        return self._dispatch(CheckIn(athlete))
+    def check_in(self, athlete: dict, *, practice: bool | None = None) -> dict:
+        """Check ``athlete`` in; ``practice`` overrides the configured practice jump."""
+        return self._dispatch(CheckIn(athlete, practice))
 
     def run_trial(self, athlete: dict, *, step_timeout: float = 60.0) -> dict:
         """Check ``athlete`` in, press Start and follow the trial to its result or back to ready
         (benchmarks, tests, doctor-style checks). Raises TimeoutError when no state change comes
         within ``step_timeout`` seconds: a stuck station, not a slow one."""
-        self.check_in(athlete)
+        self.check_in(athlete, practice=False)
         snap = self.start()
         while snap["state"] not in ("result", "ready"):
             seq = snap["seq"]
@@ -201,8 +208,12 @@ class StationRuntime(CaptureLoops, LandingWorker, TrialScoring):
         return snap
 
     def start(self) -> dict:
-        """The on-screen Start; the start button calls this too."""
+        """The start button at the box: the countdown begins now (benches and tests too)."""
         return self._dispatch(Start())
+
+    def arm(self) -> dict:
+        """The on-screen Start: the countdown begins once the athlete stands still on the box."""
+        return self._dispatch(Arm())
 
     def cancel(self) -> dict:
         return self._dispatch(Cancel())

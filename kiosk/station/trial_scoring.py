@@ -151,7 +151,8 @@ class TrialScoring:
                 return
             self._committed = trial.gen
         self.last_record = record
-        if self.on_trial_done is not None:
+        # The practice jump counts for nothing: it is shown, never stored.
+        if self.on_trial_done is not None and not self.sm.practice_pending:
             try:
                 self.on_trial_done(record)
             except KioskError as exc:  # e.g. disk full: show it, the verdict itself stands

@@ -1,5 +1,6 @@
-"""Can the camera see what the analysis needs? The "visible" check before Start, and the video
-motion check while waiting for the drop. Pure: keypoint arrays and small images in, verdicts out.
+"""Can the camera see what the analysis needs? The "visible" check before Start, the "standing
+still on the box" check that arms a trial by itself, and the video motion check while waiting
+for the drop. Pure: keypoint arrays and small images in, verdicts out.
 
 The analysis scores hips, knees and ankles (FPPA, KASR), so those six joints are what must be
 seen; the head does not matter. One preview frame's scores jitter (a knee at 0.28 then 0.41), so
@@ -57,6 +58,50 @@ class VisibilityWindow:
         while self._items and self._items[0][0] < t_ns - self.window_ns:
             self._items.popleft()
         return judge(np.stack([k for _, k in self._items]), self.threshold)
+
+    def clear(self) -> None:
+        self._items.clear()
+
+
+#: Standing still: no hip, knee or ankle moved more than this share of the leg (hip to ankle) over
+#: the window. A person standing sways and MoveNet jitters by ~1-2 % of the leg; a step moves an
+#: ankle by 20 % or more.
+STILL_TOLERANCE = 0.06
+
+
+def is_still(history: np.ndarray, threshold: float, tolerance: float = STILL_TOLERANCE) -> bool:
+    """Whether the (n, 17, 3) keypoint stack shows the legs seen in every frame and not moving."""
+    if len(history) < 2:
+        return False
+    joints = [j for _, pair in PARTS for j in pair]
+    h = np.asarray(history, dtype=np.float64)[:, joints]
+    if float(h[:, :, 2].min()) < threshold:
+        return False
+    # hips are joints 0-1, ankles 4-5 of ``joints``: the leg's length in pixels sets the scale
+    leg = float(np.median(np.hypot(*(h[:, 0:2, :2] - h[:, 4:6, :2]).transpose(2, 0, 1))))
+    if leg <= 1.0:
+        return False
+    spread = h[:, :, :2].max(axis=0) - h[:, :, :2].min(axis=0)
+    return float(spread.max()) <= tolerance * leg
+
+
+class StillnessWindow:
+    """The last ``still_s`` seconds of preview keypoints: still once that long is covered and
+    :func:`is_still` holds over all of it."""
+
+    def __init__(self, threshold: float, still_s: float = 1.0, tolerance: float = STILL_TOLERANCE):
+        self.threshold = threshold
+        self.still_ns = int(still_s * 1e9)
+        self.tolerance = tolerance
+        self._items: deque[tuple[int, np.ndarray]] = deque()
+
+    def add(self, t_ns: int, keypoints: np.ndarray) -> bool:
+        self._items.append((t_ns, np.asarray(keypoints, dtype=np.float32)))
+        while len(self._items) > 1 and self._items[1][0] <= t_ns - self.still_ns:
+            self._items.popleft()   # keep one item at or before the window's start: it proves coverage
+        if t_ns - self._items[0][0] < self.still_ns:
+            return False
+        return is_still(np.stack([k for _, k in self._items]), self.threshold, self.tolerance)
 
     def clear(self) -> None:
         self._items.clear()
