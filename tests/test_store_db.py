@@ -113,11 +113,11 @@ def test_enospc_mid_write_is_disk_full_and_cleans_up(db: Store, monkeypatch: pyt
     real = media_files.atomic_write_bytes
     calls = []
 
-    def failing(path: Path, data: bytes) -> None:
+    def failing(path: Path, data: bytes, **kw) -> None:
         calls.append(path)
         if len(calls) == 2:
             raise MediaError(f"{path}: cannot write (No space left on device)") from OSError(errno.ENOSPC, "full")
-        real(path, data)
+        real(path, data, **kw)
 
     monkeypatch.setattr(media_files, "atomic_write_bytes", failing)
     with pytest.raises(DiskFullError):
@@ -144,7 +144,7 @@ def test_locked_database_is_a_plain_store_error(tmp_path: Path) -> None:
     s.close()
 
 
-def test_orphan_sweep_removes_files_without_rows_only(db: Store) -> None:
+def test_orphan_sweep_quarantines_files_without_rows_only(db: Store) -> None:
     sid = _session(db)
     tid = db.save_trial(sid, result_json(__import__("random").Random(1)), {"replay.mp4": b"kept"}, recorded_at=T0)
     kept = db.media_root / db.get_trial(tid)["media"]["replay.mp4"]
@@ -153,8 +153,10 @@ def test_orphan_sweep_removes_files_without_rows_only(db: Store) -> None:
     temp = db.media_root / "2026/11/21/.x.tmp123"
     temp.write_bytes(b"half")
     assert db.sweep_orphans(grace_s=3600) == 0  # young files may belong to a save in progress
-    assert db.sweep_orphans(grace_s=0) == 2
-    assert kept.exists() and not orphan.exists() and not temp.exists()
+    assert db.sweep_orphans(grace_s=0) == 1
+    assert kept.exists() and not orphan.exists() and not temp.exists()  # a half-written temp file is no media
+    moved = db.quarantine_root / "2026/11/21/aaaaaaaaaaaa-replay.mp4"
+    assert moved.read_bytes() == b"orphan"  # moved aside, never deleted
 
 
 def test_prune_media_keeps_results(tmp_path: Path) -> None:

@@ -3,7 +3,8 @@
 Power is pulled from a kiosk without warning, so the database runs in WAL mode with
 ``synchronous=FULL`` and every trial is one transaction: its media are written atomically first,
 then its row; if the row cannot be written the media are removed again, and an orphan sweep at
-start removes files a crash left without a row. Rows carry wall-clock UTC times (the Pi has no
+start moves files a crash left without a row to ``quarantine/`` (start-up never deletes: see
+:meth:`Store.startup`). Rows carry wall-clock UTC times (the Pi has no
 RTC, durations come from the monotonic clock and are stored apart). Errors reach people as
 :class:`~kiosk.errors.StoreError` with a plain message.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import json
+import logging
 import math
 import os
 import re
@@ -19,7 +21,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -29,10 +31,13 @@ from kiosk.store import media as media_files
 from kiosk.store.accounts import AccountsMixin
 from kiosk.store.settings import SettingsMixin
 
+log = logging.getLogger(__name__)
+
 DB_NAME = "jumpkiosk.sqlite3"
 TRIAL_VERDICTS = ("PASS", "FLAG", "RETAKE")
 SESSION_VERDICTS = ("PASS", "FLAG", "RETAKE", "INCOMPLETE")
 ATHLETE_FIELDS = ("display_name", "athlete_number", "team", "sex", "birth_year", "notes", "active")
+OUT_OF_RANGE = "a number is out of range (ids and counts are at most 19 digits)"
 _JSON_COLUMNS = ("timings", "reasons", "metrics", "quality", "media", "summary")
 
 
@@ -136,9 +141,12 @@ class Store(AccountsMixin, SettingsMixin):
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         try:
-            self.media_root.mkdir(parents=True, exist_ok=True)
+            self.root.mkdir(mode=media_files.FOLDER_MODE, parents=True, exist_ok=True)
+            self.media_root.mkdir(mode=media_files.FOLDER_MODE, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"{self.root}: cannot create the state folder ({exc.strerror or exc})") from None
+        _not_world_readable(self.root)
+        _not_world_readable(self.media_root)
 
     @classmethod
     def for_config(cls, config: Any, **kw: Any) -> Store:
@@ -158,6 +166,7 @@ class Store(AccountsMixin, SettingsMixin):
                 conn.execute("PRAGMA synchronous = FULL")
             except sqlite3.Error as exc:
                 raise self._error(exc) from None
+            _not_world_readable(self.db_path, 0o600)
             self._local.conn = conn
             with self._lock:
                 self._all.append(conn)
@@ -179,7 +188,7 @@ class Store(AccountsMixin, SettingsMixin):
             return DiskFullError("the disk is full; nothing was saved - free space or prune old media")
         if "not a database" in msg or "malformed" in msg:
             return StoreError(f"{self.db_path}: the results database is damaged ({exc})")
-        if "readonly" in msg or "unable to open" in msg:
+        if "readonly" in msg or "read-only" in msg or "unable to open" in msg:
             return StoreError(f"{self.db_path}: cannot open the results database for writing ({exc})")
         return StoreError(f"results database error: {exc}")
 
@@ -199,6 +208,8 @@ class Store(AccountsMixin, SettingsMixin):
                 conn.execute("ROLLBACK")
             if isinstance(exc, sqlite3.IntegrityError):
                 raise InputError(_integrity_message(exc)) from None
+            if isinstance(exc, OverflowError):
+                raise InputError(OUT_OF_RANGE) from None
             if isinstance(exc, sqlite3.Error):
                 raise self._error(exc) from None
             raise
@@ -208,6 +219,8 @@ class Store(AccountsMixin, SettingsMixin):
             return self._conn().execute(sql, params).fetchall()
         except sqlite3.Error as exc:
             raise self._error(exc) from None
+        except OverflowError:  # an id of 30 digits from a URL or a form: SQLite integers are 64-bit
+            raise InputError(OUT_OF_RANGE) from None
 
     def now_iso(self) -> str:
         return iso_utc(self.clock())
@@ -239,6 +252,93 @@ class Store(AccountsMixin, SettingsMixin):
                     conn.execute("ROLLBACK")
                 raise StoreError(f"migration {name} failed: {exc}") from None
         return self.schema_version()
+
+    # --- start-up: nothing is deleted on doubt -----------------------------------------------
+
+    def startup(self, config: Any = None, *, retention_days: int | None = None,
+                accept_empty: bool = False) -> dict[str, Any]:
+        """What the station does to its store at start, in the order that loses nothing.
+
+        1. migrate;
+        2. refuse (StoreError) a database without any trial beside a media folder holding files:
+           a missing, zero-length or replaced database would otherwise make every clip look
+           like an orphan. ``accept_empty`` is the admin saying the empty database is meant
+           (``jumpkiosk serve --accept-empty-database``): the files then go to quarantine;
+        3. close sessions a crash left open (INCOMPLETE);
+        4. move orphan media to quarantine (never delete);
+        5. prune media past the retention (``retention_days``, else the effective config's from
+           ``config``), unless the clock is implausible (before the newest trial, or so far
+           ahead that every trial's media would go).
+        """
+        fresh = not self.db_path.exists() or self.db_path.stat().st_size == 0
+        self.migrate()
+        files = media_files.count_files(self.media_root)
+        trials = int(self.query("SELECT COUNT(*) FROM trials")[0][0])
+        if files and not trials and not accept_empty:
+            what = "is new" if fresh else "holds no trials"
+            raise StoreError(
+                f"{self.db_path}: the results database {what} but {self.media_root} holds {files} media files; "
+                "refusing to start so nothing is lost: restore the database from a backup (docs/OPERATIONS.md), "
+                "or start once with `jumpkiosk serve --accept-empty-database` to keep the empty one "
+                "(the files then move to quarantine/)")
+        if retention_days is None:
+            retention_days = self.effective_config(config).store.media_retention_days if config is not None else 0
+        out: dict[str, Any] = {"closed_sessions": self.close_interrupted_sessions(),
+                               "quarantined": self.sweep_orphans(), "pruned": 0}
+        try:
+            out["pruned"] = self.prune_media(retention_days, keep_newest=True)
+        except ClockError as exc:
+            log.warning("%s", exc)
+            out["prune_refused"] = str(exc)
+        return out
+
+    def close_interrupted_sessions(self) -> int:
+        """End sessions a crash or power cut left open as INCOMPLETE (``"interrupted": true`` in
+        their summary). Run at start, before the station opens a session of its own."""
+        with self.tx() as conn:
+            cur = conn.execute("UPDATE sessions SET ended_at = ?, verdict = 'INCOMPLETE', summary = ? "
+                               "WHERE ended_at IS NULL", (self.now_iso(), _dumps({"interrupted": True})))
+            return int(cur.rowcount)
+
+    def probe_writable(self, *, timeout_s: float = 1.0) -> str | None:
+        """None when a trial can be stored now, else the cause in one line: too little free space,
+        the media folder not writable, the database read-only, immutable, damaged or locked.
+
+        The database is checked with a write that is rolled back, on a connection of its own
+        with a short lock timeout, so a Start is never held up for the full busy timeout."""
+        try:
+            media_files.check_free_space(self.root, self.min_free_mb)
+        except DiskFullError as exc:
+            return str(exc).split(";")[0]
+        why = media_files.probe_writable(self.media_root)
+        if why:
+            return why
+        try:
+            conn = sqlite3.connect(self.db_path, timeout=timeout_s, isolation_level=None)
+        except sqlite3.Error as exc:
+            return str(self._error(exc))
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            conn.execute(f"PRAGMA user_version = {version}")  # a real write of page 1, rolled back
+            conn.execute("ROLLBACK")
+        except sqlite3.Error as exc:
+            err = self._error(exc)
+            if "busy" in str(err):
+                return f"the results database is locked by another program ({exc})"
+            return str(err)
+        finally:
+            conn.close()
+        return None
+
+    def integrity_problems(self, *, quick: bool = False) -> list[str]:
+        """``PRAGMA integrity_check`` (or ``quick_check``) lines other than "ok"."""
+        pragma = "quick_check" if quick else "integrity_check"
+        try:
+            rows = self.query(f"PRAGMA {pragma}")
+        except StoreError as exc:
+            return [str(exc)]
+        return [str(r[0]) for r in rows if str(r[0]) != "ok"]
 
     # --- athletes ---------------------------------------------------------------------------
 
@@ -381,18 +481,47 @@ class Store(AccountsMixin, SettingsMixin):
             out.update(json.loads(text).values())
         return out
 
-    def sweep_orphans(self, *, grace_s: float = 600.0) -> int:
-        """Remove media files without a trial row (a crash between file and row), older than
-        ``grace_s`` so that a trial being saved by another process right now is left alone."""
-        return media_files.sweep(self.media_root, self.referenced_media(), grace_s=grace_s)
+    @property
+    def quarantine_root(self) -> Path:
+        return self.root / media_files.QUARANTINE
 
-    def prune_media(self, days: int) -> int:
-        """Delete media of trials recorded more than ``days`` ago; the results stay. Returns trials pruned."""
+    def sweep_orphans(self, *, grace_s: float = 600.0) -> int:
+        """Move media files without a trial row (a crash between file and row, or a database
+        restored from an older backup) to ``quarantine/``, if older than ``grace_s`` so that a
+        trial being saved by another process right now is left alone. Returns files moved."""
+        return media_files.sweep(self.media_root, self.referenced_media(), grace_s=grace_s,
+                                 quarantine=self.quarantine_root)
+
+    def retention_cutoff(self, days: int, *, keep_newest: bool = False) -> str:
+        """The recorded_at before which a trial's media are past ``days`` of retention.
+
+        Retention counts from each trial's own recorded time (not file times). The clock must be
+        plausible: a clock before the newest stored trial is refused (ClockError). With
+        ``keep_newest`` (the automatic prune at start) a cutoff past the newest trial, which
+        would delete every trial's media at once as a clock that jumped ahead does, is refused
+        too; `jumpkiosk prune-media` run by a person applies it.
+        """
+        now = self.clock()
+        cutoff = now - timedelta(days=days)
+        newest_text = self.query("SELECT MAX(recorded_at) FROM trials")[0][0]
+        if newest_text is None:
+            return iso_utc(cutoff)
+        newest = parse_iso(newest_text)
+        if now < newest - CLOCK_SLACK:
+            raise ClockError(f"the clock ({iso_utc(now)}) is before the newest stored trial ({newest_text}); "
+                             "media retention not applied until the clock is right")
+        if keep_newest and cutoff > newest:
+            raise ClockError(f"media retention of {days} days would delete the media of every trial (the newest "
+                             f"is from {newest_text}, the clock says {iso_utc(now)}); not done at start in case "
+                             "the clock jumped ahead - check the date, then run `jumpkiosk prune-media`")
+        return iso_utc(cutoff)
+
+    def prune_media(self, days: int, *, keep_newest: bool = False) -> int:
+        """Delete media of trials recorded more than ``days`` ago; the results stay. Returns trials
+        pruned; ClockError when the clock is implausible (see :meth:`retention_cutoff`)."""
         if days <= 0:
             return 0
-        from datetime import timedelta
-
-        cutoff = iso_utc(self.clock() - timedelta(days=days))
+        cutoff = self.retention_cutoff(days, keep_newest=keep_newest)
         rows = self.query("SELECT id, media FROM trials WHERE recorded_at < ? AND media != '{}'", (cutoff,))
         if not rows:
             return 0
@@ -410,6 +539,28 @@ _TRIAL_SELECT = (
     "SELECT t.*, a.display_name, a.athlete_number, a.team, a.sex, a.birth_year, "
     "s.station_name, s.started_at AS session_started_at, s.verdict AS session_verdict "
     "FROM trials t JOIN athletes a ON a.id = t.athlete_id JOIN sessions s ON s.id = t.session_id")
+
+
+class ClockError(StoreError):
+    """The clock is implausible for the stored data (before the newest trial): nothing is pruned."""
+
+
+#: How far the clock may sit behind the newest trial (two processes, NTP steps) before it counts
+#: as wrong.
+CLOCK_SLACK = timedelta(hours=1)
+
+
+def _not_world_readable(path: Path, mode: int | None = None) -> None:
+    """Take other users' access away from a file or folder this process owns (athletes' data)."""
+    try:
+        st = path.stat()
+        if st.st_uid != os.geteuid():
+            return
+        want = mode if mode is not None else st.st_mode & 0o7770
+        if (st.st_mode & 0o7777) != want and st.st_mode & 0o007:
+            os.chmod(path, want)
+    except OSError:
+        pass
 
 
 def _integrity_message(exc: sqlite3.IntegrityError) -> str:

@@ -1,7 +1,9 @@
 """Trial media files (replay clip, annotated frames) under ``STATE/media/YYYY/MM/DD/``.
 
 Files are written atomically (temp name, fsync, rename) before the trial row exists, so a
-crash leaves at most a complete file without a row, which :func:`sweep` removes later. Paths
+crash leaves at most a complete file without a row, which :func:`sweep` moves to the
+quarantine folder later (never deleted at start: a file without a row may also mean a database
+restored from an older backup). Files are 0600 and folders 0700: athletes' pictures. Paths
 stored in the database are relative, with forward slashes; every path that comes from a
 request goes through :func:`resolve`, which refuses anything that leaves the media folder
 (``..``, absolute paths, encoded variants after decoding, symlinks pointing out).
@@ -24,6 +26,10 @@ from kiosk.media import atomic_write_bytes, fsync_dir
 #: Allowed media names: a short lower-case stem and a known suffix ("replay.mp4", "peak.jpg").
 MEDIA_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}\.(mp4|webm|jpg|jpeg|png|json)$")
 _REL_PATH = re.compile(r"^\d{4}/\d{2}/\d{2}/[0-9a-f]{12}-[a-z0-9][a-z0-9_-]{0,31}\.(mp4|webm|jpg|jpeg|png|json)$")
+#: Orphans go here (``STATE/quarantine/<its media path>``), beside ``media/``, not in it.
+QUARANTINE = "quarantine"
+FILE_MODE = 0o600
+FOLDER_MODE = 0o700
 VIDEO_SUFFIXES = (".mp4", ".webm")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
@@ -47,8 +53,37 @@ def write_media(media_root: Path, when: datetime, name: str, data: bytes) -> str
     rel = f"{day:%Y/%m/%d}/{secrets.token_hex(6)}-{name}"
     target = media_root / rel
     make_folder(target.parent)
-    atomic_write_bytes(target, data)
+    atomic_write_bytes(target, data, mode=FILE_MODE)
     return rel
+
+
+def probe_writable(folder: Path) -> str | None:
+    """None when a file can be created, written, fsynced and removed in ``folder`` (as a trial's
+    media will be), else why not: catches a card remounted read-only, a folder made
+    read-only or immutable, a broken mount."""
+    probe = folder / f".probe-{os.getpid()}-{secrets.token_hex(3)}"
+    try:
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+        try:
+            os.write(fd, b"probe")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        probe.unlink()
+    except OSError as exc:
+        try:
+            probe.unlink(missing_ok=True)
+        except OSError:
+            pass
+        return f"the media folder {folder} cannot be written ({exc.strerror or exc})"
+    return None
+
+
+def count_files(media_root: Path) -> int:
+    """Stored media files under ``media_root`` (temp files of interrupted writes not counted)."""
+    if not media_root.is_dir():
+        return 0
+    return sum(1 for _d, _s, files in os.walk(media_root) for f in files if not f.startswith("."))
 
 
 def make_folder(folder: Path) -> None:
@@ -60,7 +95,8 @@ def make_folder(folder: Path) -> None:
     while not p.is_dir():
         missing.append(p)
         p = p.parent
-    folder.mkdir(parents=True, exist_ok=True)
+    for created in reversed(missing):  # one by one: parents=True would give the parents 0755
+        created.mkdir(mode=FOLDER_MODE, exist_ok=True)
     for created in reversed(missing):
         fsync_dir(created.parent)
 
@@ -87,11 +123,18 @@ def _remove_empty_parents(folder: Path, media_root: Path) -> None:
         folder = folder.parent
 
 
-def sweep(media_root: Path, referenced: set[str], *, grace_s: float = 600.0) -> int:
-    """Remove files under ``media_root`` that no trial refers to (and stale temp files)."""
+def sweep(media_root: Path, referenced: set[str], *, grace_s: float = 600.0,
+          quarantine: Path | None = None) -> int:
+    """Move files under ``media_root`` that no trial refers to into ``quarantine`` (default
+    ``media_root/../quarantine``), keeping their relative path; returns how many were moved.
+
+    Temp files of interrupted writes (``.name.tmpPID``, never complete) are deleted. Files
+    younger than ``grace_s`` are left alone: another process may be saving that trial now.
+    """
     if not media_root.is_dir():
         return 0
-    removed = 0
+    quarantine = quarantine or media_root.parent / QUARANTINE
+    moved = 0
     cutoff = time.time() - grace_s
     for dirpath, _dirs, files in os.walk(media_root):
         for fname in files:
@@ -102,14 +145,22 @@ def sweep(media_root: Path, referenced: set[str], *, grace_s: float = 600.0) -> 
             try:
                 if path.lstat().st_mtime > cutoff:
                     continue
-                path.unlink()
-                removed += 1
+                if _TEMP_NAME.match(fname):
+                    path.unlink()
+                    continue
+                target = quarantine / rel
+                make_folder(target.parent)
+                os.replace(path, target)  # same file system: a rename, nothing copied or lost
+                moved += 1
             except OSError:
                 continue
     for dirpath, dirs, files in os.walk(media_root, topdown=False):
         if not dirs and not files and Path(dirpath) != media_root:
             _remove_empty_parents(Path(dirpath), media_root)
-    return removed
+    return moved
+
+
+_TEMP_NAME = re.compile(r"^\..+\.tmp\d+$")
 
 
 def resolve(media_root: Path, rel: str) -> Path | None:

@@ -1,8 +1,9 @@
 """The web app factory: one Flask app serves the station touchscreen, coach pages and the API.
 
-``create_app(config, runtime)`` opens (and migrates) the results store in the state folder,
-which is also Flask's instance folder, removes media a crash left without a trial row, applies
-media retention, and registers the blueprints:
+``create_app(config, runtime)`` opens the results store in the state folder, which is also
+Flask's instance folder, and runs its start-up (:meth:`kiosk.store.Store.startup`: migrate,
+refuse an empty database beside existing media, close interrupted sessions, move orphan media to
+quarantine, apply media retention unless the clock is implausible), then registers the blueprints:
 
 - ``kiosk.web.coach`` at ``/coach`` (login required everywhere, localhost included),
 - ``kiosk.web.api`` at ``/api/v1`` (per-coach bearer token),
@@ -27,8 +28,10 @@ from kiosk.store import Store, state_dir
 from kiosk.web import auth
 
 
-def create_app(config: Config | None = None, runtime: Any = None, *, store: Store | None = None) -> Flask:
-    """Build the app. ``runtime`` is the station runtime (None: coach pages and API only)."""
+def create_app(config: Config | None = None, runtime: Any = None, *, store: Store | None = None,
+               accept_empty_database: bool = False) -> Flask:
+    """Build the app. ``runtime`` is the station runtime (None: coach pages and API only).
+    ``accept_empty_database``: the admin said an empty database beside existing media is meant."""
     config = config or load_config(None)
     root = store.root if store is not None else state_dir(config)
     app = Flask(__name__, instance_path=str(root.absolute()))
@@ -44,9 +47,7 @@ def create_app(config: Config | None = None, runtime: Any = None, *, store: Stor
 
     if store is None:
         store = Store.for_config(config)
-    store.migrate()
-    store.sweep_orphans()
-    store.prune_media(store.effective_config(config).store.media_retention_days)
+    store.startup(config, accept_empty=accept_empty_database)
     app.extensions["kiosk_store"] = store
     app.extensions["station_runtime"] = runtime
 
