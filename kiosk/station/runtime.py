@@ -112,6 +112,8 @@ class StationRuntime(CaptureLoops, LandingWorker, TrialScoring):
         #: Landing (or, without a mat, end of capture) -> verdict limit; None: by the work planned.
         self.analysis_timeout_s = analysis_timeout_s
         self._committed = -1   # the trial generation whose result is being stored and shown
+        #: ``start_check() -> (fault source, message) | None`` run before Start and arm.
+        self.start_check: Callable[[], tuple[str, str] | None] | None = None
         with self._lock:
             self._publish()
 
@@ -209,11 +211,20 @@ class StationRuntime(CaptureLoops, LandingWorker, TrialScoring):
 
     def start(self) -> dict:
         """The start button at the box: the countdown begins now (benches and tests too)."""
-        return self._dispatch(Start())
+        return self._refuse_start() or self._dispatch(Start())
 
     def arm(self) -> dict:
         """The on-screen Start: the countdown begins once the athlete stands still on the box."""
-        return self._dispatch(Arm())
+        return self._refuse_start() or self._dispatch(Arm())
+
+    def _refuse_start(self) -> dict | None:
+        """Ask ``start_check`` (the recorder: can a trial be stored now?) before a trial begins;
+        a cause becomes the station's fault instead of a jump that could not be saved."""
+        check = self.start_check
+        if check is None or self.sm.state not in (State.READY, State.RESULT):
+            return None
+        fault = check()
+        return self._dispatch(Fault(*fault)) if fault else None
 
     def cancel(self) -> dict:
         return self._dispatch(Cancel())

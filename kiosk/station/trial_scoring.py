@@ -19,7 +19,7 @@ from kiosk.station.camera import Camera
 from kiosk.station.capture_loops import CAMERA_SILENCE_S
 from kiosk.station.frameplan import Budget, FramePlan
 from kiosk.station.ringbuffer import RingBuffer
-from kiosk.station.statemachine import AnalysisDone, StateMachine
+from kiosk.station.statemachine import AnalysisDone, Fault, StateMachine
 
 if TYPE_CHECKING:
     from kiosk.station.landing_worker import _Trial
@@ -153,9 +153,13 @@ class TrialScoring:
         self.last_record = record
         # The practice jump counts for nothing: it is shown, never stored.
         if self.on_trial_done is not None and not self.sm.practice_pending:
+            # The store commits the trial before its verdict is shown. When it cannot, no verdict
+            # is shown (it would look stored): the store's fault screen says "not saved, tell a
+            # coach"; the recorder keeps the trial in its outbox and stores it on recovery.
             try:
                 self.on_trial_done(record)
-            except KioskError as exc:  # e.g. disk full: show it, the verdict itself stands
-                log.warning("storing the trial failed: %s", exc)
-                result_json = {**result_json, "store_error": str(exc)}
+            except KioskError as exc:
+                log.warning("the trial was not saved: %s", exc)
+                self._dispatch(Fault(getattr(exc, "fault_source", "store"), str(exc)))
+                return
         self._dispatch(AnalysisDone(verdict, result_json))
