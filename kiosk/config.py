@@ -150,6 +150,8 @@ class StoreSection:
     media_retention_days: int = setting(90, "Delete trial media older than this; results stay. 0 = keep forever.",
                                         min=0, max=3650)
     min_free_mb: int = setting(200, "Refuse new trials below this much free disk space.", min=10, max=100000)
+    outbox_dir: str = setting("", "Folder for trials the database could not take yet (kept, retried, then stored). "
+                                  "Best on another partition or a USB stick. Empty: 'outbox' in the state folder.")
 
 
 @dataclass(frozen=True)
