@@ -27,7 +27,8 @@ from kiosk.synth.motion import BOX_FRONT_Z
 from kiosk.synth.params import SynthParams
 from kiosk.synth.render import Painter, PersonDrawer, Room, finish, make_luts, make_noise_bank, shadow
 from kiosk.synth.scene import Scene, make_scene
-from kiosk.synth.walker import walker_pose
+from kiosk.synth.variants import VariantEvents
+from kiosk.synth.walker import static_figure_pose, walker_pose
 
 BATCH = 32
 
@@ -53,12 +54,17 @@ class ClipRenderer:
         self.params = p = params
         self.scene = scene = make_scene(params)
         rng = np.random.default_rng([p.look_seed, 7])
-        self.room = Room(scene.camera, scene.look, p.box_height_m, rng)
+        self.room = Room(scene.camera, scene.look, p.box_height_m, rng, box=not p.cmj_in_place)
         self.luts = make_luts(scene.look)
         self.noise = make_noise_bank((p.height, p.width, 3), scene.look.noise_sigma, rng)
         a = math.radians(scene.look.light_angle_deg)
         self.light = np.array([math.cos(a), -math.sin(a)])
         self.drawer = PersonDrawer(scene.body, scene.look, scene.camera)
+        if p.static_figure:  # still, so drawn once into the background
+            fig_pose, fig_body = static_figure_pose(p, scene.camera)
+            PersonDrawer(fig_body, scene.look, scene.camera, athlete=False, face=True, skin=scene.look.walker_skin,
+                         shirt=scene.look.walker_shirt, bottoms=scene.look.walker_bottoms).draw(
+                Painter(self.room.image, self.light), fig_pose, 0)
         self.walker: PersonDrawer | None = None
         if p.second_person:
             wb = make_body(p.replace(height_m=float(np.clip(p.height_m * rng.uniform(0.9, 1.1), 1.3, 2.2)),
@@ -164,6 +170,8 @@ class Truth:
         return np.array([f["t"] for f in self.frames], dtype=np.float64)
 
     def mat_edges(self) -> list[MatEdge]:
+        if "mat_edges" in self.extra:  # a protocol failure: its own contact story
+            return [MatEdge(t, bool(pressed)) for t, pressed in self.extra["mat_edges"]]
         e = self.events
         return [MatEdge(e["initial_contact_s"], True), MatEdge(e["takeoff_s"], False), MatEdge(e["second_landing_s"], True)]
 
@@ -195,11 +203,37 @@ def compute_truth(scene: Scene, frame_times: np.ndarray) -> Truth:
                    "static_fppa": float(np.nanmean(leg_fppa(standing, side)))}
             for side in ("left", "right")}
     ksp = knee_separation_pct(at_peak[KP["left_knee"]], at_peak[KP["right_knee"]], at_peak[KP["left_hip"]], at_peak[KP["right_hip"]])
-    events = {k: round(v, 6) for k, v in ev.to_json().items()}
+    events = {k: _round_times(v) for k, v in ev.to_json().items()}
     params = p.to_json() | {"look": scene.look.to_json()}
+    extra: dict[str, Any] = {"static_kasr": float(np.nanmean(_kasr(standing)))}
+    extra |= protocol_truth(scene)
     return Truth(p.fps, p.width - p.width % 2, p.height - p.height % 2, events, frames, legs, float(_kasr(at_ic)),
-                 float(_kasr(at_peak)), float(ksp), params,
-                 extra={"static_kasr": float(np.nanmean(_kasr(standing)))})
+                 float(_kasr(at_peak)), float(ksp), params, extra=extra)
+
+
+def _round_times(v: Any) -> Any:
+    if isinstance(v, list):
+        return [round(x, 6) for x in v]
+    return None if v is None else round(v, 6)
+
+
+def protocol_truth(scene: Scene) -> dict[str, Any]:
+    """Truth keys of a protocol failure (none for a normal trial): the option, the finding the
+    kiosk must give, every mat edge, and the option's own facts."""
+    from kiosk.synth.protocol import describe
+
+    p, ev = scene.params, scene.motion.ev
+    about = describe(p)
+    if about is None:
+        return {}
+    out: dict[str, Any] = {"protocol": about}
+    if isinstance(ev, VariantEvents):
+        out["mat_edges"] = [[round(t, 6), int(pressed)] for t, pressed in ev.mat]
+    if p.static_figure:
+        pose, _ = static_figure_pose(p, scene.camera)
+        uv, _ = scene.camera.project(np.stack([pose[n][0] for n in KEYPOINT_NAMES]), athlete=False)
+        out["static_figure_joints"] = {n: [round(float(v), 3) for v in uv[k]] for k, n in enumerate(KEYPOINT_NAMES)}
+    return out
 
 
 def render_clip(params: SynthParams, out_dir: str | Path, *, write_mat: bool = True,

@@ -158,16 +158,7 @@ class Motion:
         t = np.atleast_1d(np.asarray(times, dtype=np.float64))
         b = self.b
         ankles = {s: self.ankle(t, s) for s in ("left", "right")}
-        theta = np.radians(self.flex(t))
-        # Pelvis from the mean ankle: sagittal split of the flexion (thigh leans back, shank forward).
-        a_thigh, a_shank = 0.55 * theta, 0.45 * theta
-        d = np.sqrt(b.thigh**2 + b.shank**2 + 2 * b.thigh * b.shank * np.cos(theta))
-        dz = b.shank * np.sin(a_shank) - b.thigh * np.sin(a_thigh)
-        dx = self.stance_half - b.hip_half
-        vert = np.sqrt(np.maximum(d**2 - dz**2 - dx**2, 1e-6))
-        mean_ankle = (ankles["left"] + ankles["right"]) / 2
-        sway = 0.004 * np.sin(2 * math.pi * 0.35 * t + self.sway_phase) * (t < self.ev.stand_end)
-        pelvis = mean_ankle + np.stack([sway, vert, dz], axis=-1)
+        pelvis = self._pelvis(t, ankles)
         lat = np.array([1.0, 0.0, 0.0])
         hips = {"left": pelvis + b.hip_half * lat, "right": pelvis - b.hip_half * lat}
         knees = self._solve_knees(t, hips, ankles)
@@ -180,6 +171,19 @@ class Motion:
             pose[f"{s}_heel"] = ankles[s] + np.array([0.0, -0.5 * b.ankle_h, -0.2 * b.foot])
         self._upper_body(t, pose)
         return pose
+
+    def _pelvis(self, t: np.ndarray, ankles: dict[str, np.ndarray]) -> np.ndarray:
+        """Pelvis from the mean ankle: sagittal split of the flexion (thigh leans back, shank forward)."""
+        b = self.b
+        theta = np.radians(self.flex(t))
+        a_thigh, a_shank = 0.55 * theta, 0.45 * theta
+        d = np.sqrt(b.thigh**2 + b.shank**2 + 2 * b.thigh * b.shank * np.cos(theta))
+        dz = b.shank * np.sin(a_shank) - b.thigh * np.sin(a_thigh)
+        dx = self.stance_half - b.hip_half
+        vert = np.sqrt(np.maximum(d**2 - dz**2 - dx**2, 1e-6))
+        mean_ankle = (ankles["left"] + ankles["right"]) / 2
+        sway = 0.004 * np.sin(2 * math.pi * 0.35 * t + self.sway_phase) * (t < self.ev.stand_end)
+        return mean_ankle + np.stack([sway, vert, dz], axis=-1)
 
     def _solve_knees(self, t: np.ndarray, hips: dict[str, np.ndarray], ankles: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         b = self.b

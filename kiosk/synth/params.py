@@ -61,9 +61,29 @@ class SynthParams:
     # failure modes
     cut_off_feet: bool = False
     second_person: bool = False
+    # protocol failures: the athlete does something other than a drop vertical jump (see
+    # kiosk.synth.protocol); each field's default is "off", and off fields are left out of
+    # to_json so a normal trial's truth.json and hash are unchanged
+    cmj_in_place: bool = False        # no box: stand on the mat, countermovement jump, land, stand
+    hops: int = 0                     # continuous hops after the landing instead of one rebound jump (0 = off, else >= 2)
+    stuck_landing: bool = False       # land off the box and stand up: no rebound jump
+    jump_up_off_box_mps: float = 0.0  # jumps up off the box at this take-off speed before the fall (0 = steps off)
+    toe_first_ms: float = 0.0         # staggered toe-first landing: right foot lands this much later (negative: left later)
+    playback_speed: float = 1.0       # the clip shows the motion this many times faster than real (< 1: slow motion)
+    hand_over_knee: str = ""          # "left"/"right": that hand crosses in front of the same knee during the landing
+    static_figure: bool = False       # a still person in the background (poster, TV, mirror image)
+    step_nearer_m: float = 0.0        # lands this far nearer the camera than the normal spot at the box's foot
 
     def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        for name, off in PROTOCOL_DEFAULTS.items():
+            if d[name] == off:
+                del d[name]
+        return d
+
+    def protocol_failure(self) -> bool:
+        """Whether any protocol-failure field is set (the motion is not a drop vertical jump)."""
+        return any(getattr(self, n) != off for n, off in PROTOCOL_DEFAULTS.items() if n != "static_figure")
 
     def replace(self, **changes: Any) -> SynthParams:
         return check_params(dataclasses.replace(self, **changes))
@@ -73,6 +93,12 @@ class SynthParams:
         blob = json.dumps(self.to_json(), sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
+
+#: Protocol-failure fields and their "off" value.
+PROTOCOL_DEFAULTS: dict[str, Any] = {
+    "cmj_in_place": False, "hops": 0, "stuck_landing": False, "jump_up_off_box_mps": 0.0, "toe_first_ms": 0.0,
+    "playback_speed": 1.0, "hand_over_knee": "", "static_figure": False, "step_nearer_m": 0.0,
+}
 
 #: Allowed ranges, checked on every params object (bad CLI values give one clear line).
 LIMITS: dict[str, tuple[float, float]] = {
@@ -85,6 +111,8 @@ LIMITS: dict[str, tuple[float, float]] = {
     "stand_s": (0.3, 5), "after_s": (0.2, 5), "height_m": (1.3, 2.2), "girth": (0.7, 1.5), "leg_ratio": (0.85, 1.15),
     "shoulder_ratio": (0.8, 1.25), "hip_ratio": (0.8, 1.3), "camera_height_m": (0.3, 1.8),
     "camera_distance_m": (2.0, 8.0), "yaw_deg": (-80, 80), "pitch_offset_deg": (-15, 15), "fill": (0.5, 1.0),
+    "hops": (0, 12), "jump_up_off_box_mps": (0, 3), "toe_first_ms": (-250, 250), "playback_speed": (0.05, 8),
+    "step_nearer_m": (0, 1.2),
 }
 
 
@@ -95,6 +123,23 @@ def check_params(p: SynthParams) -> SynthParams:
             raise InputError(f"synthetic athlete: {name.replace('_', '-')} = {v} is outside {lo:g}..{hi:g}")
     if p.absorb_s >= p.contact_s - 0.05:
         raise InputError(f"synthetic athlete: absorb-s {p.absorb_s:g} must end 50 ms before take-off (contact-s {p.contact_s:g})")
+    return _check_protocol(p)
+
+
+def _check_protocol(p: SynthParams) -> SynthParams:
+    def refuse(why: str) -> None:
+        raise InputError(f"synthetic athlete: {why}")
+
+    if p.hops == 1 or (p.hops and not isinstance(p.hops, int)):
+        refuse(f"hops = {p.hops}: give 2 or more hops (one is the normal rebound jump)")
+    if p.hand_over_knee not in ("", "left", "right"):
+        refuse(f"hand-over-knee = {p.hand_over_knee!r}: must be left or right")
+    if abs(p.toe_first_ms) > 0 and abs(p.toe_first_ms) >= (p.contact_s - 0.1) * 1000:
+        refuse(f"toe-first {p.toe_first_ms:g} ms must end 100 ms before take-off (contact-s {p.contact_s:g})")
+    if p.cmj_in_place and (p.jump_up_off_box_mps or p.toe_first_ms or p.step_nearer_m or p.stuck_landing):
+        refuse("cmj-in-place has no box: it does not combine with jump-up-off-box, toe-first, step-nearer or stuck-landing")
+    if p.stuck_landing and p.hops:
+        refuse("stuck-landing and hops exclude each other")
     return p
 
 

@@ -94,8 +94,9 @@ class PersonDrawer:
     """Draws one posed body (athlete or passer-by) at one instant."""
 
     def __init__(self, body: Body, look: Look, camera: Camera, *, athlete: bool = True,
-                 skin: RGB | None = None, shirt: RGB | None = None, bottoms: RGB | None = None):
+                 skin: RGB | None = None, shirt: RGB | None = None, bottoms: RGB | None = None, face: bool | None = None):
         self.b, self.look, self.cam, self.athlete = body, look, camera, athlete
+        self.face = athlete if face is None else face
         self.skin = skin or look.skin
         self.shirt = shirt or look.shirt
         self.bottoms = bottoms or look.bottoms
@@ -217,7 +218,7 @@ class PersonDrawer:
                 painter.ellipse(centre, (r * 0.84, r * 1.04), tilt, look.hair, 180, 360)
                 if look.hair_style == "bun":
                     painter.ellipse(top + (top - centre) * 0.1, (r * 0.32, r * 0.28), tilt, look.hair)
-            if facing and self.athlete:
+            if facing and self.face:
                 dark = _tone(self.skin, 0.45)
                 for s in ("left", "right"):
                     painter.ellipse(uv[f"{s}_eye"], (max(r * 0.1, 0.8), max(r * 0.06, 0.6)), tilt, (40, 30, 30))
@@ -238,7 +239,7 @@ class PersonDrawer:
 class Room:
     """The static background of a clip: wall, floor, wall items, box and mat, with vignetting."""
 
-    def __init__(self, camera: Camera, look: Look, box_height: float, rng: np.random.Generator):
+    def __init__(self, camera: Camera, look: Look, box_height: float, rng: np.random.Generator, *, box: bool = True):
         self.cam, self.look = camera, look
         w, h = camera.width, camera.height
         img = np.empty((h, w, 3), np.uint8)
@@ -263,7 +264,8 @@ class Room:
             quad, _ = camera.project(corners, athlete=False)
             colour = tuple(int(c) for c in rng.integers(30, 230, 3))
             cv2.fillPoly(img, [_pts(quad)], colour, AA, SHIFT)  # type: ignore[arg-type]
-        self._box(p, box_height)
+        if box:
+            self._box(p, box_height)
         self._mat(p)
         yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
         vig = 1.0 - 0.25 * (((xx - w / 2) / (w / 2)) ** 2 + ((yy - h / 2) / (h / 2)) ** 2) / 2

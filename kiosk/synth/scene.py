@@ -11,6 +11,7 @@ from kiosk.synth.body import Body, Look, make_body, sample_look
 from kiosk.synth.camera import Camera, frame_camera
 from kiosk.synth.motion import STAND_Z, G, Motion
 from kiosk.synth.params import SynthParams
+from kiosk.synth.variants import ScaledMotion, make_motion
 
 #: Beyond this yaw the valgus is solved in an unturned view (the turned view is a failure mode).
 SOLVE_YAW_LIMIT_DEG = 15.0
@@ -22,15 +23,16 @@ class Scene:
     body: Body
     look: Look
     camera: Camera
-    motion: Motion
+    motion: Motion | ScaledMotion
 
 
 def make_camera(p: SynthParams, body: Body) -> Camera:
     """Frame the whole action: floor in front of the landing spot up to the head on the box and at
     the top of the flight (judgement: a station installer aims for exactly this)."""
     jump = G * p.flight_s**2 / 8
-    bottom = np.array([0.0, -0.03, 0.25])
-    top_box = np.array([0.0, p.box_height_m + body.height + 0.05, STAND_Z])
+    # a landing nearer the camera stays in the picture; a jump up off the box rises above it
+    bottom = np.array([0.0, -0.03, 0.25 + p.step_nearer_m])
+    top_box = np.array([0.0, p.box_height_m + body.height + 0.05 + p.jump_up_off_box_mps**2 / (2 * G), STAND_Z])
     top_jump = np.array([0.0, body.height + jump + 0.02, 0.0])
     cam_pos = np.array([0.0, p.camera_height_m, p.camera_distance_m])
 
@@ -53,4 +55,4 @@ def make_scene(p: SynthParams) -> Scene:
     look = sample_look(p.look_seed)
     cam = make_camera(p, body)
     solve_cam = cam if abs(p.yaw_deg) <= SOLVE_YAW_LIMIT_DEG else cam.with_yaw(0.0)
-    return Scene(p, body, look, cam, Motion(p, body, solve_cam))
+    return Scene(p, body, look, cam, make_motion(p, body, solve_cam))

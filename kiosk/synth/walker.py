@@ -1,6 +1,7 @@
-"""A passer-by for the ``second_person`` failure mode: walks across the room during the landing.
+"""Other people in the picture: a passer-by for the ``second_person`` failure mode, who walks
+across the room during the landing, and the still figure of ``static_figure``.
 
-Seen side-on, facing along x, at 1.3 m/s, crossing the athlete's line at the initial contact;
+The passer-by is seen side-on, facing along x, at 1.3 m/s, crossing the athlete's line at the initial contact;
 either behind the athlete (near the wall) or between the athlete and the camera.
 """
 
@@ -11,7 +12,9 @@ import math
 import numpy as np
 
 from kiosk.synth.body import Body
+from kiosk.synth.camera import Camera
 from kiosk.synth.motion import Pose3D
+from kiosk.synth.params import SynthParams
 
 SPEED = 1.3
 
@@ -58,3 +61,34 @@ def walker_pose(t: np.ndarray, body: Body, t_cross: float, in_front: bool) -> Po
         pose[f"{s}_eye"] = head + fwd * 0.62 * r + up * 0.14 * r + lat * sg * 0.3 * r
         pose[f"{s}_ear"] = head + lat * sg * 0.74 * r
     return pose
+
+
+#: Axis entries of a pose (unit vectors, not points): they do not move with the body.
+AXES = ("trunk_up", "trunk_lat", "trunk_fwd", "head_up", "head_fwd")
+
+
+def static_figure_pose(p: SynthParams, camera: Camera) -> tuple[Pose3D, Body]:
+    """A still person facing the camera in the background (a poster, a TV, a mirror image): the
+    athlete's standing pose on another body, moved onto the floor 1.0-1.6 m behind the landing spot
+    and 1.1-1.5 m to one side (seeded), pulled in until the whole figure is in the frame."""
+    from kiosk.synth.body import make_body
+    from kiosk.synth.motion import STAND_Z, Motion
+
+    rng = np.random.default_rng([int(p.look_seed), 0xF16])
+    fp = p.replace(height_m=float(np.clip(p.height_m * rng.uniform(0.92, 1.08), 1.3, 2.2)), girth=float(rng.uniform(0.9, 1.15)),
+                   valgus_left=3.0, valgus_right=3.0, static_valgus_left=1.0, static_valgus_right=1.0, yaw_deg=0.0,
+                   hops=0, cmj_in_place=False, stuck_landing=False, jump_up_off_box_mps=0.0, toe_first_ms=0.0,
+                   playback_speed=1.0, hand_over_knee="", step_nearer_m=0.0)
+    body = make_body(fp)
+    standing = Motion(fp, body, camera.with_yaw(0.0)).evaluate([0.5 * fp.stand_s])
+    z = -float(rng.uniform(1.0, 1.6))
+    side = 1.0 if rng.uniform() < 0.5 else -1.0
+    pose: Pose3D = {}
+    for x in np.arange(float(rng.uniform(1.1, 1.5)), 0.7, -0.05):
+        shift = np.array([side * x, -fp.box_height_m, z - STAND_Z])
+        pose = {k: (v if k in AXES else v + shift) for k, v in standing.items()}
+        uv, _ = camera.project(np.concatenate([v for k, v in pose.items() if k not in AXES]), athlete=False)
+        margin = 0.04 * camera.width
+        if uv[:, 0].min() > margin and uv[:, 0].max() < camera.width - margin:
+            break
+    return pose, body
