@@ -8,7 +8,7 @@ strict Content-Security-Policy below costs nothing and the pages work on any pho
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from flask import (
@@ -93,26 +93,6 @@ def _day_arg(name: str = "date") -> date:
         return export.parse_day(request.args.get(name), get_tz())
     except InputError as exc:
         abort(400, str(exc))
-
-
-@bp.get("/")
-@auth.coach_required
-def today() -> Any:
-    tz = get_tz()
-    day = _day_arg()
-    team = request.args.get("team") or None
-    verdict = (request.args.get("verdict") or "").upper() or None
-    if verdict and verdict not in ("PASS", "FLAG", "RETAKE"):
-        abort(400, "verdict must be PASS, FLAG or RETAKE")
-    start, end = export.day_bounds(day, tz=tz)
-    trials = get_store().trials_between(start, end, team=team, verdict=verdict)
-    # Flags first (what a coach acts on), then the rest; newest first within each group.
-    trials.sort(key=lambda t: t["recorded_at"], reverse=True)
-    trials.sort(key=lambda t: {"FLAG": 0, "PASS": 1, "RETAKE": 2}.get(t["verdict"], 3))
-    counts = {v: sum(t["verdict"] == v for t in trials) for v in ("FLAG", "PASS", "RETAKE")}
-    return render_template("coach/today.html", trials=trials, day=day, team=team or "", verdict=verdict or "",
-                           teams=get_store().teams(), counts=counts,
-                           prev_day=day - timedelta(days=1), next_day=day + timedelta(days=1))
 
 
 # --- athlete --------------------------------------------------------------------------------
@@ -363,4 +343,4 @@ def reset_settings() -> Any:
 
 
 # Routes kept in their own modules register on ``bp`` when imported.
-from kiosk.web.coach import account  # noqa: E402,F401
+from kiosk.web.coach import account, screens  # noqa: E402,F401
