@@ -14,10 +14,12 @@ import re
 import tomllib
 import types
 import typing
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kiosk.analysis.thresholds import RETIRED as RETIRED_SCORING
 from kiosk.analysis.thresholds import Thresholds
 from kiosk.errors import ConfigError
 from kiosk.schema import setting
@@ -123,7 +125,8 @@ class PoseSection:
 
 @dataclass(frozen=True)
 class SessionSection:
-    trials: int = setting(3, "Valid trials per session; the session verdict is the per-metric median.", min=1, max=10)
+    trials: int = setting(3, "Valid trials per session; the session verdict is the per-metric median (at least 3: "
+                             "the reference ranges are means of three trials).", min=3, max=10)
     max_attempts: int = setting(6, "Attempts (including RETAKEs) before a session ends incomplete.", min=1, max=20)
     practice_jump: bool = setting(True, "An unscored practice jump before the jumps that count.")
     arm_timeout_s: float = setting(30.0, "After the on-screen Start: nobody standing still on the box this long ends the wait.",
@@ -251,6 +254,11 @@ def config_from_dict(data: dict, *, path: str = "<config>", text: str = "") -> C
         kwargs = {}
         for key, value in sec_value.items():
             where = _where(path, text, sec_name, key)
+            if sec_name == "scoring" and key in RETIRED_SCORING:
+                # a rule that no longer exists: say so, but do not stop the station over it
+                warnings.warn(f"{where}: {key} is no longer used ({RETIRED_SCORING[key]}); remove the line",
+                              stacklevel=2)
+                continue
             if key not in fields:
                 raise ConfigError(f"{where}: unknown key '{key}' in [{sec_name}] "
                                   f"(known: {', '.join(fields)})")

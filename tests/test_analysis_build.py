@@ -44,6 +44,9 @@ class Jump:
     seed: int = 1
     lean_px: float = 0.0           # shoulders shifted toward the athlete's left at peak
     drift_px: float = 0.0          # the second landing this much lower in the image (nearer the camera)
+    pushoff: dict = field(default_factory=lambda: {"left": 0.0, "right": 0.0})  # extra FPPA in the push-off
+    pushoff_s: float = 0.08        # ... over this long before take-off (a hump, largest half-way)
+    lean_ic_px: float = 0.0        # shoulders shifted toward the athlete's left from the fall through contact
 
     @property
     def ic(self) -> float:
@@ -78,7 +81,10 @@ def _fppa(j: Jump, leg: str, t: float) -> float:
         u = (t - j.t0 - j.stand_s) / (j.ic - j.t0 - j.stand_s)
         return j.static[leg] + u * (j.fppa_ic[leg] - j.static[leg])
     if t <= j.takeoff:
-        return j.fppa_ic[leg] + j.valgus[leg] * _shape(j, t)
+        push = 0.0
+        if t > j.takeoff - j.pushoff_s:
+            push = j.pushoff[leg] * math.sin(math.pi * (t - j.takeoff + j.pushoff_s) / j.pushoff_s)
+        return j.fppa_ic[leg] + j.valgus[leg] * _shape(j, t) + push
     return j.fppa_ic[leg]
 
 
@@ -119,7 +125,7 @@ def pose_at(j: Jump, t: float) -> np.ndarray:
         if np.dot(n, kp[other] - h) < 0:
             n = -n                                        # point medially
         kp[knee] = mid + n * half * math.tan(math.radians(_fppa(j, leg, t)) / 2)
-    lean = j.lean_px * _shape(j, t)
+    lean = j.lean_px * _shape(j, t) + (j.lean_ic_px if j.t0 + j.stand_s <= t <= j.takeoff else 0.0)
     sh_y = hip_y - 170
     kp[KP["left_shoulder"]] = (cx + j.shoulder_w / 2 + lean, sh_y)
     kp[KP["right_shoulder"]] = (cx - j.shoulder_w / 2 + lean, sh_y)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
-from test_analysis_build import Jump, frames, mat, pose_at
+from test_analysis_build import Jump, frames, mat, pose_at, true_fppa
 
 from kiosk import geometry
 from kiosk.analysis.trial import analyze_trial
 from kiosk.keypoints import KP
+from kiosk.matcsv import MatEdge
 
 
 def run(j: Jump, with_mat: bool = True, **kw):
@@ -58,16 +60,61 @@ def test_kasr_and_knee_separation_match_the_truth():
         abs=0.01)
 
 
-def test_trunk_lean_sign_is_the_athletes_side():
-    r = run(Jump(lean_px=40.0))     # shoulders shift toward image right = athlete's left
+def test_trunk_lean_sign_is_the_athletes_side_and_read_at_contact():
+    r = run(Jump(lean_px=40.0))     # shoulders shift toward image right = athlete's left, at peak flexion only
     assert r.metrics.trunk_lean_peak_deg == pytest.approx(math.degrees(math.atan(40 / 170)), abs=1.0)
-    assert "trunk_lean" in r.findings
-    assert run(Jump(lean_px=-40.0)).metrics.trunk_lean_peak_deg < -10
+    assert "trunk_lean" not in r.findings and abs(r.metrics.trunk_lean_ic_deg) < 1.0
+    lean = run(Jump(lean_ic_px=40.0))  # leaning to the left as the feet touch down
+    assert lean.metrics.trunk_lean_ic_deg == pytest.approx(math.degrees(math.atan(40 / 170)), abs=1.0)
+    assert "trunk_lean" in lean.findings and any("leaned to your left" in x for x in lean.reasons)
+    right = run(Jump(lean_ic_px=-40.0))
+    assert right.metrics.trunk_lean_ic_deg < -10 and any("leaned to your right" in x for x in right.reasons)
 
 
-def test_stance_width_ratio_at_contact():
+def test_stance_width_ratio_at_contact_and_at_peak():
     r = run(Jump(ankle_sep=110.0, shoulder_w=110.0))
     assert r.metrics.stance_width_ratio == pytest.approx(1.0, abs=0.01)
+    assert r.metrics.stance_width_peak_ratio == pytest.approx(1.0, abs=0.01)
+
+
+def test_pushoff_valgus_after_peak_flexion_is_a_note_not_a_flag():
+    # 8 deg at peak flexion, 6 deg of excursion: inside the female range and Holden's limit; then the
+    # knee moves 12 deg further in over the last 80 ms before take-off (the push-off)
+    j = Jump(fppa_ic={"left": 2.0, "right": 2.0}, valgus={"left": 6.0, "right": 6.0},
+             pushoff={"left": 12.0, "right": 0.0})
+    r = run(j, sex="female", age=20)
+    L = r.metrics.left
+    assert L.fppa_peak_flexion == pytest.approx(8.0, abs=0.5) and L.valgus_displacement == pytest.approx(6.0, abs=0.6)
+    assert L.fppa_peak == pytest.approx(8.0, abs=0.5)          # the landing's largest, not the push-off's
+    # the push-off's own largest angle minus contact would pass Holden's limit (the old window's FLAG)
+    push_max = max(true_fppa(j, "left", t) for t in np.arange(j.peak, j.takeoff, 0.001))
+    assert push_max - 2.0 > 10.6
+    assert L.pushoff_valgus == pytest.approx(push_max - 8.0, abs=2.5) and r.metrics.right.pushoff_valgus < 1.0
+    assert r.verdict == "PASS" and "pushoff_valgus" in r.findings
+    assert not any(f.startswith("dynamic_valgus") or f == "high_peak_fppa" for f in r.findings)
+
+
+def test_landing_values_never_read_after_peak_flexion():
+    # no take-off in the clip: the push-off is not judged and nothing comes from the clip's tail
+    j = Jump(valgus={"left": 6.0, "right": 6.0}, pushoff={"left": 15.0, "right": 15.0})
+    fr = [f for f in frames(j) if f.t <= j.takeoff - 0.01]
+    r = analyze_trial(fr, [MatEdge(j.ic, True)])
+    assert r.events.peak_flexion_s == pytest.approx(j.peak, abs=0.02)
+    for leg in (r.metrics.left, r.metrics.right):
+        assert leg.peak_fppa_s <= r.events.peak_flexion_s + 1e-9
+        assert leg.fppa_peak == pytest.approx(8.0, abs=0.6) and leg.pushoff_valgus is None
+    assert r.metrics.kasr_min <= r.metrics.kasr_peak + 1e-9
+
+
+@pytest.mark.parametrize("stance", [0.8, 1.0, 1.2, 1.6, 2.0])
+def test_a_12_deg_female_landing_is_never_flagged_by_kasr(stance):
+    j = Jump(hip_w=70.0, ankle_sep=70.0 * stance, fppa_ic={"left": 4.0, "right": 4.0},
+             valgus={"left": 8.0, "right": 8.0})
+    r = run(j, sex="female", age=22)
+    assert r.metrics.left.fppa_peak_flexion == pytest.approx(12.0, abs=0.5)
+    assert r.metrics.kasr_peak is not None and r.metrics.stance_width_ratio is not None
+    assert r.verdict == "PASS", r.reasons
+    assert not any("kasr" in f for f in r.findings)
 
 
 def test_jump_metrics_from_the_mat():

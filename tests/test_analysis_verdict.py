@@ -9,22 +9,25 @@ from test_analysis_build import Jump, frames, mat
 
 from kiosk.analysis import SCORING_VERSION, Thresholds, TrialResult, analyze_trial, summarize_session
 from kiosk.analysis.guidance import guidance_for, load_guidance
+from kiosk.analysis.limits import age_in_year, applied_limit
 from kiosk.analysis.result import SessionResult
-from kiosk.analysis.verdict import ScoreInput, peak_fppa_limit, score
+from kiosk.analysis.verdict import ScoreInput, score
 
 TH = Thresholds()
+LR = ("left", "right")
 
 
-def inp(disp=(2.0, 2.0), peak=(5.0, 5.0), static=(1.0, 1.0), kasr=0.9, lean=0.0) -> ScoreInput:
-    return ScoreInput(valgus_displacement=dict(zip(("left", "right"), disp, strict=True)),
-                      fppa_peak=dict(zip(("left", "right"), peak, strict=True)),
-                      static_fppa=dict(zip(("left", "right"), static, strict=True)), kasr_peak=kasr,
-                      trunk_lean_peak_deg=lean)
+def inp(disp=(2.0, 2.0), peak=(5.0, 5.0), static=(1.0, 1.0), lean=0.0, push=(None, None)) -> ScoreInput:
+    return ScoreInput(valgus_displacement=dict(zip(LR, disp, strict=True)),
+                      fppa_peak_flexion=dict(zip(LR, peak, strict=True)),
+                      static_fppa=dict(zip(LR, static, strict=True)), trunk_lean_ic_deg=lean,
+                      pushoff_valgus=dict(zip(LR, push, strict=True)))
 
 
 def test_pass_when_nothing_crosses():
     s = score(inp(), TH)
     assert s.verdict == "PASS" and s.findings == ("pass",) and not s.borderline and not s.refer
+    assert "normal" not in " ".join(s.reasons).lower()
 
 
 @pytest.mark.parametrize(("disp", "code"), [((11.0, 2.0), "dynamic_valgus_left"), ((2.0, 10.6), "dynamic_valgus_right"),
@@ -35,22 +38,59 @@ def test_valgus_displacement_flags_per_leg(disp, code):
 
 
 @pytest.mark.parametrize(("sex", "peak", "verdict"), [("female", 12.5, "PASS"), ("female", 13.5, "FLAG"), ("male", 8.5, "FLAG"),
-                                                      ("male", 7.0, "PASS"), (None, 12.5, "PASS"), (None, 13.5, "FLAG")])
-def test_peak_fppa_uses_the_sex_specific_limit(sex, peak, verdict):
-    assert score(inp(peak=(peak, 2.0)), TH, sex).verdict == verdict
-    assert peak_fppa_limit(TH, "F") == 13.0 and peak_fppa_limit(TH, "m") == 8.0 and peak_fppa_limit(TH, None) == 13.0
+                                                      ("male", 7.0, "PASS"), (None, 12.5, "PASS"), (None, 13.5, "FLAG"),
+                                                      ("prefer_not_to_say", 12.5, "PASS")])
+def test_peak_fppa_uses_the_limit_that_applies(sex, peak, verdict):
+    s = score(inp(peak=(peak, 2.0)), TH, applied_limit(TH, sex, 25))
+    assert s.verdict == verdict and s.limit.peak_fppa_deg == (8.0 if sex == "male" else 13.0)
 
 
-def test_low_kasr_flags():
-    s = score(inp(kasr=0.5), TH)
-    assert s.verdict == "FLAG" and "low_kasr" in s.findings
+@pytest.mark.parametrize(("sex", "age", "limit", "why"), [
+    ("female", 25, 13.0, "female: the female range (up to 13°) was used; adult reference range"),
+    ("male", 30, 8.0, "male: the male range (up to 8°) was used; adult reference range"),
+    (None, 25, 13.0, "sex not recorded: the female range (up to 13°) was used, the more lenient of the two; "
+                     "adult reference range"),
+    ("", 25, 13.0, "sex not recorded: the female range"),
+    ("prefer_not_to_say", 25, 13.0, "sex not given: the female range (up to 13°) was used, the more lenient"),
+    ("Prefer not to say", 25, 13.0, "sex not given: the female range"),
+    ("female", 14, 13.0, "female: the female range (up to 13°) was used; adult reference range: under 18"),
+    ("male", None, 8.0, "male: the male range (up to 8°) was used; adult reference range: age not recorded"),
+])
+def test_each_limit_says_why(sex, age, limit, why):
+    lim = applied_limit(TH, sex, age)
+    assert lim.peak_fppa_deg == limit and lim.why.startswith(why)
+    assert lim.adult_reference == (age is None or age < 18)
 
 
-def test_borderline_on_either_side_of_an_edge():
-    assert score(inp(disp=(9.0, 2.0)), TH).borderline            # 1.6 below 10.6
-    assert score(inp(disp=(12.0, 2.0)), TH).borderline           # 1.4 above
-    assert not score(inp(disp=(5.0, 2.0)), TH).borderline
-    assert score(inp(kasr=0.62), TH).borderline
+def test_the_limit_follows_the_config_and_the_birth_year():
+    th = Thresholds(peak_fppa_female_deg=12.0)
+    assert applied_limit(th, None).peak_fppa_deg == 12.0 and "up to 12°" in applied_limit(th, None).why
+    assert age_in_year(2012, 2026) == 14 and age_in_year("2008", 2026) == 18
+    assert age_in_year(None, 2026) is None and age_in_year(2030, 2026) is None and age_in_year("x", 2026) is None
+
+
+def test_kasr_decides_nothing():
+    assert not hasattr(TH, "kasr_peak_min")
+    assert "kasr" not in {f.lower() for f in ScoreInput.__dataclass_fields__}
+
+
+@pytest.mark.parametrize(("rule", "value", "limit_attr", "band_attr"), [
+    ("valgus_displacement", {"disp": (9.5, 2.0)}, "valgus_displacement_deg", "borderline_displacement_deg"),
+    ("valgus_displacement", {"disp": (11.5, 2.0)}, "valgus_displacement_deg", "borderline_displacement_deg"),
+    ("peak_fppa", {"peak": (12.0, 2.0)}, None, "borderline_peak_fppa_deg"),
+    ("peak_fppa", {"peak": (14.0, 2.0)}, None, "borderline_peak_fppa_deg"),
+    ("static_fppa", {"static": (9.0, 1.0)}, "static_fppa_refer_deg", "borderline_static_deg"),
+    ("static_fppa", {"static": (11.0, 1.0)}, "static_fppa_refer_deg", "borderline_static_deg"),
+])
+def test_borderline_on_every_rule_either_side(rule, value, limit_attr, band_attr):
+    s = score(inp(**value), TH)
+    assert s.borderline and "borderline" in s.findings
+    near = [n for n in s.near_limits if n.rule == rule]
+    assert len(near) == 1 and near[0].leg == "left" and near[0].band == getattr(TH, band_attr)
+    assert near[0].limit == (getattr(TH, limit_attr) if limit_attr else 13.0)
+    # a band of zero marks nothing; far from the limit is not borderline
+    assert not score(inp(**value), Thresholds(**{band_attr: 0.0})).borderline
+    assert not score(inp(), TH).near_limits
 
 
 def test_static_valgus_refers_instead_of_coaching():
@@ -59,9 +99,11 @@ def test_static_valgus_refers_instead_of_coaching():
     assert any("see a professional" in r for r in s.reasons)
 
 
-def test_asymmetry_and_trunk_lean_are_notes_not_flags():
-    s = score(inp(disp=(9.5, 0.0), lean=-15.0), Thresholds(borderline_deg=0.5))
-    assert s.verdict == "PASS" and "asymmetry" in s.findings and "trunk_lean" in s.findings
+def test_asymmetry_trunk_lean_and_pushoff_are_notes_not_flags():
+    s = score(inp(disp=(9.0, 0.0), lean=-15.0, push=(9.0, None)), TH)
+    assert s.verdict == "PASS" and {"asymmetry", "trunk_lean", "pushoff_valgus"} <= set(s.findings)
+    assert any("leaned to your right" in r for r in s.reasons)
+    assert any("pushed off" in r for r in s.reasons)
 
 
 def test_thresholds_come_from_the_config():
@@ -108,8 +150,8 @@ def test_session_is_incomplete_until_enough_valid_trials():
 def test_guidance_covers_every_code_and_exercise():
     g = load_guidance()
     from kiosk.analysis.gates import REASONS
-    codes = {"pass", "dynamic_valgus_left", "dynamic_valgus_right", "dynamic_valgus_both", "high_peak_fppa", "low_kasr",
-             "static_valgus", "trunk_lean", "asymmetry", "borderline", *REASONS}
+    codes = {"pass", "dynamic_valgus_left", "dynamic_valgus_right", "dynamic_valgus_both", "high_peak_fppa",
+             "static_valgus", "trunk_lean", "asymmetry", "borderline", "pushoff_valgus", *REASONS}
     assert codes <= set(g["findings"])
     for code, entry in g["findings"].items():
         assert entry["meaning"] and all(e in g["exercises"] for e in entry["exercises"]), code

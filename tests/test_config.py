@@ -22,9 +22,20 @@ def test_defaults_load_without_a_file():
 
 
 def test_values_are_read_and_coerced(tmp_path):
-    cfg = load_config(write(tmp_path, "[camera]\nfps = 60\n\n[scoring]\nkasr_peak_min = 1\n"))
+    cfg = load_config(write(tmp_path, "[camera]\nfps = 60\n\n[scoring]\npeak_fppa_male_deg = 9\n"))
     assert cfg.camera.fps == 60
-    assert cfg.scoring.kasr_peak_min == 1.0 and isinstance(cfg.scoring.kasr_peak_min, float)
+    assert cfg.scoring.peak_fppa_male_deg == 9.0 and isinstance(cfg.scoring.peak_fppa_male_deg, float)
+
+
+def test_retired_scoring_keys_warn_and_are_ignored(tmp_path):
+    with pytest.warns(UserWarning, match=r":4: kasr_peak_min is no longer used \(KASR decides nothing"):
+        cfg = load_config(write(tmp_path, "[camera]\nfps = 60\n[scoring]\nkasr_peak_min = 0.6\n"))
+    assert cfg.camera.fps == 60 and not hasattr(cfg.scoring, "kasr_peak_min")
+
+
+def test_trials_per_session_cannot_go_below_three(tmp_path):
+    with pytest.raises(ConfigError, match="trials = 2 is below the minimum 3"):
+        load_config(write(tmp_path, "[session]\ntrials = 2\n"))
 
 
 @pytest.mark.parametrize(

@@ -1,9 +1,15 @@
 """The valgus and jump metrics of one trial, from smoothed keypoints and its events.
 
-Definitions are DESIGN.md section 2 and docs/SCORING.md; the geometry itself is
+Definitions are in docs/SCORING.md; the geometry itself is
 :mod:`kiosk.geometry`, shared with the synthetic athlete's ground truth so both sides of every
 accuracy comparison use the same formula. Values at an event time are interpolated linearly
 between the two frames around it; a value is None when a joint it needs is missing there.
+
+Moments follow the sources: Herrington & Munro's ranges are FPPA at peak knee flexion, and
+Holden's valgus displacement is the excursion of the landing, contact to peak flexion. Every
+landing value is read inside contact .. peak flexion (the span :mod:`kiosk.analysis.phases`
+searched peak flexion in), never later: what the knee does between peak flexion and take-off is
+the push-off, a different movement, reported on its own (``pushoff_valgus``) and never judged.
 """
 
 from __future__ import annotations
@@ -34,31 +40,34 @@ class LegMetrics:
     """One leg, in the athlete's own side. Degrees; positive = knee toward the midline."""
 
     fppa_ic: float | None
-    fppa_peak_flexion: float | None
-    fppa_peak: float | None            # the largest FPPA over contact .. take-off
-    peak_fppa_s: float | None          # when it happened (for the freeze-frame)
+    fppa_peak_flexion: float | None    # what the peak-FPPA limit is held against
+    fppa_peak: float | None            # the largest FPPA over the landing, contact .. peak flexion
+    peak_fppa_s: float | None          # when it happened
     peak_fppa_frame: int | None        # the frame's own index
-    valgus_displacement: float | None  # fppa_peak - fppa_ic
+    valgus_displacement: float | None  # fppa_peak_flexion - fppa_ic
     static_fppa: float | None          # median while standing on the box
+    pushoff_valgus: float | None = None  # largest further inward motion, peak flexion .. take-off (a note only)
 
 
 @dataclass(frozen=True)
 class Metrics:
     left: LegMetrics
     right: LegMetrics
-    kasr_ic: float | None
+    kasr_ic: float | None              # reported beside the stance width; decides nothing
     kasr_peak: float | None            # at peak knee flexion
-    kasr_min: float | None             # lowest over contact .. take-off
+    kasr_min: float | None             # lowest over contact .. peak flexion
     static_kasr: float | None
-    knee_sep_pct_ic: float | None
+    knee_sep_pct_ic: float | None      # knee / hip-keypoint separation x 100 (reported only)
     knee_sep_pct_peak: float | None
     trunk_lean_peak_deg: float | None  # positive: shoulders toward the athlete's left
-    trunk_lean_max_deg: float | None   # largest |lean| over contact .. take-off, with its sign
+    trunk_lean_max_deg: float | None   # largest |lean| over contact .. peak flexion, with its sign
     stance_width_ratio: float | None   # ankle / shoulder separation at contact
     contact_time_s: float | None
     flight_time_s: float | None
     jump_height_m: float | None
     rsi: float | None
+    trunk_lean_ic_deg: float | None = None     # at contact, where LESS scores lateral trunk flexion
+    stance_width_peak_ratio: float | None = None  # ankle / shoulder separation at peak flexion (beside KASR)
 
 
 def _nanmedian(v: np.ndarray) -> float | None:
@@ -83,12 +92,20 @@ def trunk_series(xy: np.ndarray) -> np.ndarray:
     return geometry.trunk_lean_deg(xy[:, LEFT_SHOULDER], xy[:, RIGHT_SHOULDER], xy[:, LEFT_HIP], xy[:, RIGHT_HIP])
 
 
-def _window(t: np.ndarray, ic: float | None, to: float | None) -> np.ndarray:
-    """Frames of the contact phase: contact .. take-off (or 0.5 s after contact)."""
-    if ic is None:
+def landing_window(t: np.ndarray, ev: Events) -> np.ndarray:
+    """Frames of the landing: contact .. peak knee flexion (none without both)."""
+    ic, pk = ev.initial_contact_s, ev.peak_flexion_s
+    if ic is None or pk is None:
         return np.zeros(len(t), dtype=bool)
-    stop = to if to is not None else ic + 0.5
-    return (t >= ic) & (t <= stop)
+    return (t >= ic) & (t <= pk)
+
+
+def pushoff_window(t: np.ndarray, ev: Events) -> np.ndarray:
+    """Frames of the push-off: after peak knee flexion .. take-off (none without a take-off)."""
+    pk, to = ev.peak_flexion_s, ev.takeoff_s
+    if pk is None or to is None:
+        return np.zeros(len(t), dtype=bool)
+    return (t > pk) & (t <= to)
 
 
 def leg_metrics(t: np.ndarray, xy: np.ndarray, index: np.ndarray, ev: Events, leg: str,
@@ -97,20 +114,27 @@ def leg_metrics(t: np.ndarray, xy: np.ndarray, index: np.ndarray, ev: Events, le
     ic, peak_t = ev.initial_contact_s, ev.peak_flexion_s
     at_ic = value_before(t, f, ic, dt=dt)
     at_peak_flex = interp_at(t, f, peak_t)
-    win = _window(t, ic, ev.takeoff_s) & np.isfinite(f)
+    win = landing_window(t, ev) & np.isfinite(f)
     peak = peak_s = peak_frame = None
     if win.any():
         k = int(np.flatnonzero(win)[np.argmax(f[win])])
         peak, peak_s, peak_frame = float(f[k]), float(t[k]), int(index[k])
-        if at_ic is not None and at_ic > peak:  # the contact instant itself may be the largest
-            peak, peak_s = at_ic, float(ic)  # type: ignore[arg-type]
+    # the two instants themselves bound the landing's largest value
+    for value, when in ((at_ic, ic), (at_peak_flex, peak_t)):
+        if value is not None and (peak is None or value > peak):
+            peak, peak_s = value, float(when)  # type: ignore[arg-type]
+    push = pushoff_window(t, ev) & np.isfinite(f)
+    pushoff = None
+    if push.any() and at_peak_flex is not None:
+        pushoff = max(0.0, float(f[push].max()) - at_peak_flex)
     static = None
     if ev.standing is not None:
         a, b = ev.standing
         static = _nanmedian(f[a:b])
-    disp = peak - at_ic if peak is not None and at_ic is not None else None
+    disp = at_peak_flex - at_ic if at_peak_flex is not None and at_ic is not None else None
     return LegMetrics(fppa_ic=at_ic, fppa_peak_flexion=at_peak_flex, fppa_peak=peak, peak_fppa_s=peak_s,
-                      peak_fppa_frame=peak_frame, valgus_displacement=disp, static_fppa=static)
+                      peak_fppa_frame=peak_frame, valgus_displacement=disp, static_fppa=static,
+                      pushoff_valgus=pushoff)
 
 
 def jump_metrics(ev: Events) -> tuple[float | None, float | None, float | None, float | None]:
@@ -139,7 +163,7 @@ def compute_metrics(t: np.ndarray, xy: np.ndarray, index: np.ndarray, ev: Events
                                              xy[:, RIGHT_SHOULDER])
         left = leg_metrics(t, xy, index, ev, "left", dt)
         right = leg_metrics(t, xy, index, ev, "right", dt)
-    win = _window(t, ev.initial_contact_s, ev.takeoff_s)
+    win = landing_window(t, ev)
     kw = k[win & np.isfinite(k)]
     lw = lean[win & np.isfinite(lean)]
     static_k = None
@@ -147,16 +171,19 @@ def compute_metrics(t: np.ndarray, xy: np.ndarray, index: np.ndarray, ev: Events
         a, b = ev.standing
         static_k = _nanmedian(k[a:b])
     contact, flight, height, rsi = jump_metrics(ev)
+    kasr_pk = interp_at(t, k, ev.peak_flexion_s)
     return Metrics(
         left=left, right=right,
         kasr_ic=value_before(t, k, ev.initial_contact_s, dt=dt),
-        kasr_peak=interp_at(t, k, ev.peak_flexion_s),
-        kasr_min=float(kw.min()) if len(kw) else None,
+        kasr_peak=kasr_pk,
+        kasr_min=min([float(v) for v in kw] + ([kasr_pk] if kasr_pk is not None else []), default=None),
         static_kasr=static_k,
         knee_sep_pct_ic=value_before(t, ks, ev.initial_contact_s, dt=dt),
         knee_sep_pct_peak=interp_at(t, ks, ev.peak_flexion_s),
         trunk_lean_peak_deg=interp_at(t, lean, ev.peak_flexion_s),
         trunk_lean_max_deg=float(lw[np.argmax(np.abs(lw))]) if len(lw) else None,
-        stance_width_ratio=interp_at(t, stance, ev.initial_contact_s),
+        stance_width_ratio=value_before(t, stance, ev.initial_contact_s, dt=dt),
         contact_time_s=contact, flight_time_s=flight, jump_height_m=height, rsi=rsi,
+        trunk_lean_ic_deg=value_before(t, lean, ev.initial_contact_s, dt=dt),
+        stance_width_peak_ratio=interp_at(t, stance, ev.peak_flexion_s),
     )

@@ -1,7 +1,9 @@
 """Trial and session results: frozen records with a stable JSON form for the store and the UI.
 
 ``SCORING_VERSION`` changes whenever a rule, threshold default or metric definition changes, so a
-stored result always says which rules produced it.
+stored result always says which rules produced it. Each result also keeps the thresholds in force
+and the session's trial count (``scoring``), and the limit that applied with the reason for it
+(``limit``): :func:`kiosk.analysis.rescore.rescore_trial` gives a stored trial its stored verdict.
 """
 
 from __future__ import annotations
@@ -12,17 +14,18 @@ from typing import Any
 from kiosk.analysis.metrics import LegMetrics, Metrics
 from kiosk.analysis.phases import Events
 
-SCORING_VERSION = "2026.11-1"
+SCORING_VERSION = "2026.12-1"
 
 VERDICTS = ("PASS", "FLAG", "RETAKE")
 
 _LEG_KEYS = {  # JSON key -> LegMetrics field
     "fppa_ic": "fppa_ic", "fppa_peak": "fppa_peak", "fppa_peak_flexion": "fppa_peak_flexion",
     "valgus_displacement": "valgus_displacement", "static_fppa": "static_fppa",
-    "peak_fppa_s": "peak_fppa_s", "peak_fppa_frame": "peak_fppa_frame",
+    "peak_fppa_s": "peak_fppa_s", "peak_fppa_frame": "peak_fppa_frame", "pushoff_valgus": "pushoff_valgus",
 }
 _TOP_KEYS = ("kasr_ic", "kasr_peak", "kasr_min", "static_kasr", "knee_sep_pct_ic", "knee_sep_pct_peak",
-             "trunk_lean_peak_deg", "trunk_lean_max_deg", "stance_width_ratio")
+             "trunk_lean_ic_deg", "trunk_lean_peak_deg", "trunk_lean_max_deg", "stance_width_ratio",
+             "stance_width_peak_ratio")
 _JUMP_KEYS = ("contact_time_s", "flight_time_s", "jump_height_m", "rsi")
 _EVENT_KEYS = ("initial_contact_s", "peak_flexion_s", "takeoff_s", "second_landing_s", "source",
                "video_initial_contact_s", "video_takeoff_s", "mat_initial_contact_s")
@@ -44,6 +47,9 @@ class TrialResult:
     quality: dict = field(default_factory=dict)
     sex: str | None = None
     scoring_version: str = SCORING_VERSION
+    limit: dict | None = None          # Limit.to_json(): the peak-FPPA limit used and why
+    near_limits: tuple[dict, ...] = ()  # NearLimit.to_json() of each value within its borderline band
+    scoring: dict = field(default_factory=dict)  # {"thresholds": snapshot, "trials_needed": n}
 
     @property
     def valid(self) -> bool:
@@ -66,7 +72,10 @@ class TrialResult:
             "jump": {k: _r(getattr(m, k)) for k in _JUMP_KEYS},
             "quality": dict(self.quality),
             "sex": self.sex,
+            "limit": self.limit,
+            "near_limits": list(self.near_limits),
             "scoring_version": self.scoring_version,
+            "scoring": dict(self.scoring),
         }
 
     @classmethod
@@ -80,7 +89,8 @@ class TrialResult:
         return cls(verdict=obj["verdict"], reasons=tuple(obj["reasons"]), findings=tuple(obj.get("findings", ())),
                    borderline=bool(obj.get("borderline", False)), refer=bool(obj.get("refer", False)),
                    events=events, metrics=metrics, quality=dict(obj.get("quality", {})), sex=obj.get("sex"),
-                   scoring_version=obj.get("scoring_version", "unknown"))
+                   scoring_version=obj.get("scoring_version", "unknown"), limit=obj.get("limit"),
+                   near_limits=tuple(obj.get("near_limits") or ()), scoring=dict(obj.get("scoring") or {}))
 
 
 @dataclass(frozen=True)
@@ -99,6 +109,9 @@ class SessionResult:
     used_trials: tuple[int, ...]       # positions in ``trials`` that entered the medians
     sex: str | None = None
     scoring_version: str = SCORING_VERSION
+    limit: dict | None = None
+    near_limits: tuple[dict, ...] = ()
+    scoring: dict = field(default_factory=dict)
 
     @property
     def complete(self) -> bool:
@@ -124,7 +137,10 @@ class SessionResult:
             "used_trials": list(self.used_trials),
             "trials": [t.to_json() for t in self.trials],
             "sex": self.sex,
+            "limit": self.limit,
+            "near_limits": list(self.near_limits),
             "scoring_version": self.scoring_version,
+            "scoring": dict(self.scoring),
         }
 
     @classmethod
@@ -134,4 +150,5 @@ class SessionResult:
                    reasons=tuple(obj["reasons"]), findings=tuple(obj.get("findings", ())),
                    borderline=bool(obj.get("borderline", False)), refer=bool(obj.get("refer", False)),
                    medians=dict(obj.get("medians", {})), used_trials=tuple(obj.get("used_trials", ())),
-                   sex=obj.get("sex"), scoring_version=obj.get("scoring_version", "unknown"))
+                   sex=obj.get("sex"), scoring_version=obj.get("scoring_version", "unknown"), limit=obj.get("limit"),
+                   near_limits=tuple(obj.get("near_limits") or ()), scoring=dict(obj.get("scoring") or {}))

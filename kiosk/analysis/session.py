@@ -1,7 +1,7 @@
 """Sessions: the verdict from the per-metric median of N valid trials.
 
-A single trial's FPPA carries about 3 deg of noise, as much as the normal range (Munro 2012), so
-one jump is not enough to judge. Every attempt is kept, RETAKEs included, for the coach; only
+One jump's knee angle is too noisy to judge on (Herrington & Munro's ranges are themselves the
+mean of three trials), so the median of three is. Every attempt is kept, RETAKEs included, for the coach; only
 valid trials (the first ``trials_needed`` of them) enter the medians, and the session stays
 INCOMPLETE until there are enough.
 """
@@ -12,13 +12,17 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from kiosk.analysis.limits import applied_limit
+from kiosk.analysis.rescore import scoring_record, verdict_fields
 from kiosk.analysis.result import SessionResult, TrialResult
 from kiosk.analysis.thresholds import Thresholds
 from kiosk.analysis.verdict import ScoreInput, score
 
-LEG_METRICS = ("fppa_ic", "fppa_peak", "fppa_peak_flexion", "valgus_displacement", "static_fppa")
+LEGS = ("left", "right")
+LEG_METRICS = ("fppa_ic", "fppa_peak", "fppa_peak_flexion", "valgus_displacement", "static_fppa", "pushoff_valgus")
 TRIAL_METRICS = ("kasr_ic", "kasr_peak", "kasr_min", "static_kasr", "knee_sep_pct_ic", "knee_sep_pct_peak",
-                 "trunk_lean_peak_deg", "stance_width_ratio", "contact_time_s", "flight_time_s", "jump_height_m", "rsi")
+                 "trunk_lean_ic_deg", "trunk_lean_peak_deg", "stance_width_ratio", "stance_width_peak_ratio",
+                 "contact_time_s", "flight_time_s", "jump_height_m", "rsi")
 
 
 def _median(values: list[float | None]) -> float | None:
@@ -36,19 +40,30 @@ def session_medians(trials: Sequence[TrialResult]) -> dict:
     return out
 
 
+def medians_input(med: dict) -> ScoreInput:
+    """The values the rules read, from :func:`session_medians`."""
+    return ScoreInput(
+        valgus_displacement={leg: med[leg]["valgus_displacement"] for leg in LEGS},
+        fppa_peak_flexion={leg: med[leg]["fppa_peak_flexion"] for leg in LEGS},
+        static_fppa={leg: med[leg]["static_fppa"] for leg in LEGS},
+        trunk_lean_ic_deg=med["trunk_lean_ic_deg"],
+        pushoff_valgus={leg: med[leg]["pushoff_valgus"] for leg in LEGS})
+
+
 def summarize_session(trials: Sequence[TrialResult], *, thresholds: Thresholds = Thresholds(),
-                      sex: str | None = None, trials_needed: int = 3) -> SessionResult:
+                      sex: str | None = None, age: int | None = None, trials_needed: int = 3) -> SessionResult:
+    """The session's verdict from the medians of its first ``trials_needed`` valid trials, with
+    the thresholds, trial count and limit it was decided with."""
     used = [i for i, t in enumerate(trials) if t.valid][:trials_needed]
     med = session_medians([trials[i] for i in used])
     provisional = reasons = findings = None
     borderline = refer = False
+    limit = applied_limit(thresholds, sex, age)
+    fields: dict = {"limit": limit.to_json(), "near_limits": ()}
     if used:
-        s = score(ScoreInput(
-            valgus_displacement={leg: med[leg]["valgus_displacement"] for leg in ("left", "right")},
-            fppa_peak={leg: med[leg]["fppa_peak"] for leg in ("left", "right")},
-            static_fppa={leg: med[leg]["static_fppa"] for leg in ("left", "right")},
-            kasr_peak=med["kasr_peak"], trunk_lean_peak_deg=med["trunk_lean_peak_deg"]), thresholds, sex)
-        provisional, reasons, findings, borderline, refer = s.verdict, s.reasons, s.findings, s.borderline, s.refer
+        fields = verdict_fields(score(medians_input(med), thresholds, limit))
+        provisional, reasons, findings, borderline, refer = (fields.pop(k) for k in
+                                                             ("verdict", "reasons", "findings", "borderline", "refer"))
     complete = len(used) >= trials_needed
     if not complete:
         left = trials_needed - len(used)
@@ -56,4 +71,5 @@ def summarize_session(trials: Sequence[TrialResult], *, thresholds: Thresholds =
     return SessionResult(trials=tuple(trials), trials_needed=trials_needed,
                          verdict=provisional if complete and provisional else "INCOMPLETE",
                          provisional_verdict=provisional, reasons=tuple(reasons or ()), findings=tuple(findings or ()),
-                         borderline=borderline, refer=refer, medians=med, used_trials=tuple(used), sex=sex)
+                         borderline=borderline, refer=refer, medians=med, used_trials=tuple(used), sex=sex,
+                         scoring=scoring_record(thresholds, trials_needed), **fields)

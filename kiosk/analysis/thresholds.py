@@ -1,8 +1,14 @@
-"""Verdict thresholds, configurable under ``[scoring]``; each names its source (DESIGN.md s.2)."""
+"""Verdict thresholds, configurable under ``[scoring]``; each names its source (docs/SCORING.md).
+
+A result stores the thresholds it was scored with (:func:`snapshot`), so it can be scored again
+to the same verdict after a coach has changed them (:func:`from_snapshot`).
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 from kiosk.schema import setting
 
@@ -10,34 +16,47 @@ from kiosk.schema import setting
 @dataclass(frozen=True)
 class Thresholds:
     valgus_displacement_deg: float = setting(
-        10.6, "FLAG when FPPA(peak) - FPPA(contact) reaches this, in degrees.", min=0.0, max=45.0,
-        source="Holden et al. 2017: >= 10.6 deg predicted patellofemoral pain (sens 0.75, spec 0.85), 31 cm drop jump")
+        10.6, "FLAG when FPPA at peak knee flexion minus FPPA at contact reaches this, in degrees.", min=0.0, max=45.0,
+        source="Holden et al. 2017: 2D valgus displacement >= 10.6 deg went with later patellofemoral pain in 76 girls "
+               "aged 12-13 (8 cases, sens 0.75, spec 0.85), 31 cm drop jump; cut-off derived in that sample, not "
+               "externally validated")
     peak_fppa_female_deg: float = setting(
-        13.0, "FLAG when peak FPPA exceeds this for female athletes (upper normal).", min=0.0, max=45.0,
-        source="Herrington & Munro 2010, n=100: DVJ FPPA in healthy females 7-13 deg")
+        13.0, "FLAG when FPPA at peak knee flexion exceeds this for female athletes, and when sex is not recorded "
+              "(the more lenient limit).", min=0.0, max=45.0,
+        source="Herrington & Munro 2010, n=100 adults aged 18-28: FPPA at peak knee flexion in a drop jump, "
+               "healthy females 7-13 deg")
     peak_fppa_male_deg: float = setting(
-        8.0, "FLAG when peak FPPA exceeds this for male athletes (upper normal).", min=0.0, max=45.0,
-        source="Herrington & Munro 2010, n=100: DVJ FPPA in healthy males 3-8 deg")
-    peak_fppa_unknown_deg: float = setting(
-        13.0, "Peak FPPA limit when sex is not given: the female limit, so nobody is flagged only for a missing field.",
-        min=0.0, max=45.0, source="Judgement: the wider normal range of Herrington & Munro 2010")
-    kasr_peak_min: float = setting(
-        0.6, "FLAG when knee/ankle separation at peak flexion is below this.", min=0.0, max=2.0,
-        source="Judgement: KASR tracks 3D knee abduction (Gray 2017); 0.6 matches the often-quoted 60% "
-               "knee-separation screen (Noyes 2005), not verified from the primary text")
-    borderline_deg: float = setting(
-        3.0, "Within this many degrees of an FPPA threshold the result is marked borderline.", min=0.0, max=15.0,
-        source="Munro 2012: between-day SEM 2.7-3.0 deg for 2D FPPA")
-    borderline_kasr: float = setting(
-        0.05, "Within this of the KASR threshold the result is marked borderline.", min=0.0, max=0.5,
-        source="Judgement: about the KASR noise of single-camera 2D measures")
+        8.0, "FLAG when FPPA at peak knee flexion exceeds this for male athletes.", min=0.0, max=45.0,
+        source="Herrington & Munro 2010, n=100 adults aged 18-28: FPPA at peak knee flexion in a drop jump, "
+               "healthy males 3-8 deg")
+    borderline_peak_fppa_deg: float = setting(
+        2.5, "A session's median FPPA at peak flexion within this of its limit is marked borderline.",
+        min=0.0, max=15.0,
+        source="Measured: 95th percentile of the kiosk's error of a 3-trial median on the synthetic athlete "
+               "(bench/session_error.py, docs/ACCURACY.md)")
+    borderline_displacement_deg: float = setting(
+        2.5, "A session's median valgus displacement within this of its limit is marked borderline.",
+        min=0.0, max=15.0,
+        source="Measured: 95th percentile of the kiosk's error of a 3-trial median on the synthetic athlete "
+               "(bench/session_error.py, docs/ACCURACY.md)")
+    borderline_static_deg: float = setting(
+        2.5, "A session's median standing FPPA within this of its limit is marked borderline.",
+        min=0.0, max=15.0,
+        source="Measured: 95th percentile of the kiosk's error of a 3-trial median on the synthetic athlete "
+               "(bench/session_error.py, docs/ACCURACY.md)")
     static_fppa_refer_deg: float = setting(
         10.0, "FPPA while standing still at or above this suggests structural valgus: refer, don't coach.",
-        min=0.0, max=45.0, source="Judgement: beyond the DVJ normal range while static; seed guidance: valgus "
-                                  "while standing goes to a professional")
+        min=0.0, max=45.0, source="Judgement: near the top of the adult drop-jump range while standing still; seed "
+                                  "guidance: valgus while standing goes to a professional")
+    pushoff_note_deg: float = setting(
+        5.0, "A knee moving inward this much more between peak flexion and take-off gets a coaching note "
+             "(never a FLAG).", min=0.0, max=45.0,
+        source="Judgement: the push-off is a different movement from the landing the limits are about (Noyes 2005: "
+               "knee separation falls on take-off in 72-80 % of athletes)")
     trunk_lean_deg: float = setting(
-        10.0, "Lateral trunk lean at peak flexion beyond this is noted (coaching note, not a FLAG).",
-        min=0.0, max=45.0, source="Judgement: well beyond the few degrees of an upright landing")
+        10.0, "Lateral trunk lean at initial contact beyond this is noted (coaching note, not a FLAG).",
+        min=0.0, max=45.0, source="Judgement: well beyond the few degrees of an upright landing; read at contact "
+                                  "as LESS scores lateral trunk flexion")
     asymmetry_deg: float = setting(
         8.0, "A left/right difference in valgus displacement beyond this is noted as asymmetry.",
         min=0.0, max=45.0, source="Munro 2012: smallest detectable difference of 2D FPPA is 7.5-8.9 deg")
@@ -66,3 +85,25 @@ class Thresholds:
     max_gap_s: float = setting(
         0.05, "Joints missing for at most this long (or 1 frame) are interpolated; longer gaps stay missing.",
         min=0.0, max=0.5, source="Judgement: shorter than the ~50 ms from contact to valgus")
+
+
+#: Keys of earlier scoring versions: a config that still sets one is loaded without it (the
+#: config loader warns), so a station does not stop over a rule that no longer exists.
+RETIRED = {
+    "kasr_peak_min": "KASR decides nothing since scoring 2026.12 (no KASR cut-off with a source exists)",
+    "borderline_kasr": "KASR decides nothing since scoring 2026.12",
+    "borderline_deg": "replaced by borderline_peak_fppa_deg, borderline_displacement_deg and borderline_static_deg",
+    "peak_fppa_unknown_deg": "an unrecorded sex gets peak_fppa_female_deg, the more lenient limit",
+}
+
+
+def snapshot(th: Thresholds) -> dict[str, Any]:
+    """Every threshold's value, for storing with a result."""
+    return dataclasses.asdict(th)
+
+
+def from_snapshot(values: dict[str, Any]) -> Thresholds:
+    """The thresholds a result was scored with; keys this version does not know are left out
+    (a retired rule cannot be applied again) and missing ones take today's default."""
+    known = {f.name for f in dataclasses.fields(Thresholds)}
+    return Thresholds(**{k: v for k, v in (values or {}).items() if k in known})

@@ -15,24 +15,16 @@ import numpy as np
 
 from kiosk.analysis import series as ser
 from kiosk.analysis.gates import run_gates
-from kiosk.analysis.metrics import Metrics, compute_metrics
+from kiosk.analysis.limits import applied_limit
+from kiosk.analysis.metrics import compute_metrics
 from kiosk.analysis.phases import detect_events
+from kiosk.analysis.rescore import score_input, scoring_record, verdict_fields
 from kiosk.analysis.result import TrialResult
 from kiosk.analysis.thresholds import Thresholds
-from kiosk.analysis.verdict import ScoreInput, score
+from kiosk.analysis.verdict import score
 from kiosk.errors import AnalysisError
 from kiosk.keypoints import PoseFrame
 from kiosk.matcsv import MatEdge
-
-
-def score_input(m: Metrics) -> ScoreInput:
-    return ScoreInput(
-        valgus_displacement={"left": m.left.valgus_displacement, "right": m.right.valgus_displacement},
-        fppa_peak={"left": m.left.fppa_peak, "right": m.right.fppa_peak},
-        static_fppa={"left": m.left.static_fppa, "right": m.right.static_fppa},
-        kasr_peak=m.kasr_peak,
-        trunk_lean_peak_deg=m.trunk_lean_peak_deg,
-    )
 
 
 def analyze_trial(
@@ -41,6 +33,8 @@ def analyze_trial(
     *,
     thresholds: Thresholds = Thresholds(),
     sex: str | None = None,
+    age: int | None = None,
+    trials_needed: int | None = None,
     frame_size: tuple[int, int] | None = None,
     min_score: float = 0.3,
     source_fps: float | None = None,
@@ -53,6 +47,8 @@ def analyze_trial(
     line before contact then follow the camera, not the plan; None infers it from the median
     interval, right for a clip analysed frame by frame. ``standing`` is a standing window (frame
     slice) already found on these frames by an earlier pass, used instead of searching again.
+    ``sex`` and ``age`` (years, :func:`kiosk.analysis.limits.age_in_year`) choose the peak-FPPA
+    limit; ``trials_needed`` is the session's trial count in force, stored with the thresholds.
     Raises AnalysisError only for unusable input (too few frames, times not increasing);
     everything an athlete can fix is a RETAKE."""
     if source_fps is not None and not (np.isfinite(source_fps) and source_fps > 0):
@@ -67,11 +63,12 @@ def analyze_trial(
     smooth = ser.smooth_segments(cleaned.t, cleaned.xy, [c for c in cuts if c is not None], dt=dt)
     metrics = compute_metrics(cleaned.t, smooth, raw.index, ev, dt)
     failures, quality = run_gates(raw, cleaned.xy, smooth, ev, mat_edges, frame_size, thresholds, dt)
+    limit = applied_limit(thresholds, sex, age)
+    kept = {"sex": sex, "limit": limit.to_json(), "scoring": scoring_record(thresholds, trials_needed)}
     if failures:
         quality = {**quality, "failed": [f.code for f in failures], "details": [f.detail for f in failures]}
         return TrialResult(verdict="RETAKE", reasons=tuple(dict.fromkeys(f.reason for f in failures)),
                            findings=tuple(dict.fromkeys(f.code for f in failures)), borderline=False, refer=False,
-                           events=ev, metrics=metrics, quality=quality, sex=sex)
-    s = score(score_input(metrics), thresholds, sex)
-    return TrialResult(verdict=s.verdict, reasons=s.reasons, findings=s.findings, borderline=s.borderline,
-                       refer=s.refer, events=ev, metrics=metrics, quality=quality, sex=sex)
+                           events=ev, metrics=metrics, quality=quality, **kept)
+    s = score(score_input(metrics), thresholds, limit)
+    return TrialResult(events=ev, metrics=metrics, quality=quality, **(kept | verdict_fields(s)))

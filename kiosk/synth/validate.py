@@ -58,18 +58,21 @@ def validation_params(n: int, seed: int = 0, fps: float = 60.0) -> list[SynthPar
     return [sample_params(seed * 1000 + i, fps=fps) for i in range(n)]
 
 
-def truth_score(truth: dict[str, Any], thresholds: Any = None) -> Any:
+def truth_score(truth: dict[str, Any], thresholds: Any = None, sex: str | None = None) -> Any:
     """The :class:`kiosk.analysis.verdict.Score` the exact values give (what a perfect pose
-    model would make the kiosk say), with the default thresholds unless given."""
+    model would make the kiosk say), with the default thresholds unless given: the rules read
+    FPPA at peak knee flexion and its change from contact (docs/SCORING.md)."""
     from kiosk.analysis import Thresholds
+    from kiosk.analysis.limits import applied_limit
     from kiosk.analysis.verdict import ScoreInput, score
 
     legs = truth["legs"]
+    th = thresholds or Thresholds()
+    at_peak = {s: legs[s].get("fppa_at_peak_flexion", legs[s]["fppa_peak"]) for s in ("left", "right")}
     return score(ScoreInput(
-        valgus_displacement={s: legs[s]["fppa_peak"] - legs[s]["fppa_ic"] for s in ("left", "right")},
-        fppa_peak={s: legs[s]["fppa_peak"] for s in ("left", "right")},
-        static_fppa={s: legs[s]["static_fppa"] for s in ("left", "right")},
-        kasr_peak=truth["kasr_peak"], trunk_lean_peak_deg=None), thresholds or Thresholds())
+        valgus_displacement={s: at_peak[s] - legs[s]["fppa_ic"] for s in ("left", "right")},
+        fppa_peak_flexion=at_peak,
+        static_fppa={s: legs[s]["static_fppa"] for s in ("left", "right")}), th, applied_limit(th, sex, None))
 
 
 def _fppa_pair(joints: np.ndarray, side: str) -> float:
