@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from kiosk.analysis.metrics import fppa_series
-from kiosk.analysis.phases import Events, torso_length_px
+from kiosk.analysis.phases import Events, leg_length_px, mid_y, torso_length_px
+from kiosk.analysis.protocol import check_protocol
 from kiosk.analysis.result import TrialResult
 from kiosk.analysis.series import Series
 from kiosk.analysis.thresholds import Thresholds
@@ -34,6 +35,8 @@ from kiosk.keypoints import (
 )
 from kiosk.matcsv import MatEdge
 
+LEFT_WRIST, RIGHT_WRIST = KP["left_wrist"], KP["right_wrist"]
+
 #: Plain reasons, one per gate code; the guidance file explains how to fix each.
 REASONS: dict[str, str] = {
     "no_landing": "We did not see a landing. Step off the box and land in front of the camera.",
@@ -41,12 +44,36 @@ REASONS: dict[str, str] = {
     "mat_video_disagree": "The mat and the camera did not agree on when you landed. Please jump again.",
     "camera_too_slow": "The camera was too slow to catch your landing. Ask the staff to check the camera.",
     "feet_cut_off": "Your feet were out of the picture. Stand where your whole body fits on the screen.",
-    "legs_not_seen": "The camera could not see your hips, knees and ankles clearly. Keep your legs in clear view.",
+    "legs_not_seen": "The camera could not see your hips, knees and ankles clearly. Keep your hands and arms away "
+                     "from your legs and keep your legs in clear view.",
     "turned_away": "You were turned away from the camera. Face the camera straight on.",
-    "second_person": "Someone else was in the picture. Only the jumper should be in front of the camera.",
+    "second_person": "Someone else, a mirror, poster or screen showed a person in the picture. Only the jumper "
+                     "should be in front of the camera.",
     "implausible_pose": "The camera lost track of your legs. Please jump again.",
+    # protocol gates (kiosk.analysis.protocol): the clip was not a drop vertical jump
+    "no_box": "Step onto the box and stand still for a moment before you step off.",
+    "no_drop": "Step off the box and let yourself drop onto the mat.",
+    "wrong_speed": "This video is not at real speed (slow motion or sped up). Record at normal speed.",
+    "jumped_off_box": "Step off the box, do not jump up from it.",
+    "no_rebound": "After you land, jump straight up as high as you can at once.",
+    "hopping": "Do one drop and one jump, then stand still.",
+    "uneven_landing": "Land on both feet at the same time.",
+    "implausible_jump": "The timing did not look like one real jump. Please jump again.",
+    "off_mark": "Drop straight down onto the mat in front of the box; do not leap forward.",
 }
 
+#: Contact to peak flexion lasts at most about this long in a drop landing; a camera that cannot
+#: put ``min_frames_contact_to_peak`` frames into it is too slow whatever the clip shows.
+CONTACT_TO_PEAK_S = 0.2
+#: Switches of the tracked body count only once the track has held one body this long (the
+#: tracker's first frames on the whole image may land anywhere before it locks on).
+SETTLE_S = 0.2
+#: A still figure: hips and ankles move less than this many leg lengths over the whole clip.
+STATIC_LL = 0.05
+#: A hand over a leg: a wrist within this many leg lengths of a knee or ankle in at least
+#: ``HAND_SHARE`` of the landing frames (the model then puts the knee or ankle on the hand).
+HAND_NEAR_LL = 0.1
+HAND_SHARE = 0.15
 #: Before contact, the decisive window starts this early (the leg must be seen landing).
 PRE_CONTACT_S = 0.05
 #: A joint may be unseen in at most this share of the decisive window's frames.
@@ -154,7 +181,13 @@ def camera_frames(t: np.ndarray, start: float, stop: float, dt: float | None) ->
 
 def check_frame_rate(t: np.ndarray, ev: Events, th: Thresholds, dt: float | None = None) -> Failure | None:
     """Too few camera frames from contact to peak flexion to see the valgus. ``dt`` is the
-    camera's frame interval when the caller knows it: the camera is judged, not the frame plan."""
+    camera's frame interval when the caller knows it: the camera is judged, not the frame plan.
+    A camera too slow to hold ``min_frames_contact_to_peak`` frames in ``CONTACT_TO_PEAK_S`` is
+    named whatever else was seen (or not: at 5 fps the landing itself may go unseen)."""
+    step = dt if dt is not None else (float(np.median(np.diff(t))) if len(t) > 1 else 0.0)
+    if step > 0 and CONTACT_TO_PEAK_S / step + 1 < th.min_frames_contact_to_peak:
+        return Failure("camera_too_slow", f"{1 / step:.0f} fps: under {th.min_frames_contact_to_peak} frames "
+                                          f"in the {CONTACT_TO_PEAK_S:.2f} s from contact to peak flexion")
     ic, peak = ev.initial_contact_s, ev.peak_flexion_s
     if ic is None or peak is None:
         return None
@@ -302,7 +335,9 @@ def check_partial_turn(figures: dict, symptoms: Sequence[Failure | None], th: Th
 
 def check_second_person(raw: Series, ev: Events) -> Failure | None:
     """Single-person pose models jump to whoever is most salient. A jump shows as the body centre
-    leaping sideways or faster than a person moves, or the torso changing size in one frame."""
+    leaping sideways or faster than a person moves, or the torso changing size in one frame. The
+    detail names the time of the first such jump once the track has settled (``SETTLE_S`` after
+    the first frame it saw a torso in): the switch to the other body, not the first frames'."""
     t, xy = raw.t, raw.xy
     end = ev.second_landing_s if ev.second_landing_s is not None else t[-1]
     start = t[ev.standing[0]] if ev.standing is not None else t[0]
@@ -315,8 +350,14 @@ def check_second_person(raw: Series, ev: Events) -> Failure | None:
     if not np.isfinite(scale) or scale <= 0:
         return None
     idx = np.flatnonzero(sel)
+    seen = np.isfinite(body).all(axis=2).sum(axis=1) >= 2
+    if not seen[idx].any():
+        return None
+    settled = t[idx[seen[idx]][0]] + SETTLE_S
     base = max(JUMP_BASE_S, 1.01 * raw.dt)
     for b in idx[1:]:
+        if t[b] < settled:
+            continue
         a = int(np.searchsorted(t, t[b] - base))
         a = max(a, int(idx[0]))
         if a >= b:
@@ -362,6 +403,46 @@ def check_second_body(probes: Sequence[tuple[float, np.ndarray, tuple[float, flo
     return None
 
 
+def check_static_figure(xy: np.ndarray, ev: Events, mat_edges: Sequence[MatEdge] | None) -> Failure | None:
+    """The mat saw a landing but the tracked body never moved: the model followed a figure that
+    does not jump with the mat (a poster, a screen, a mirror image, someone standing by)."""
+    if mat_edges is None or ev.mat_initial_contact_s is None:
+        return None
+    scale = leg_length_px(xy)
+    if not np.isfinite(scale) or scale <= 0:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        moves = []
+        for a, b in ((LEFT_HIP, RIGHT_HIP), (LEFT_ANKLE, RIGHT_ANKLE)):
+            y = mid_y(xy, a, b)
+            y = y[np.isfinite(y)]
+            if len(y) < 3:
+                return None
+            moves.append(float(np.percentile(y, 95) - np.percentile(y, 5)) / scale)
+    if max(moves) < STATIC_LL:
+        return Failure("second_person", f"the person followed did not move when the mat was pressed at "
+                                        f"{ev.mat_initial_contact_s:.3f} s (moved {max(moves):.2f} leg lengths)")
+    return None
+
+
+def hand_over_leg(xy: np.ndarray, t: np.ndarray, ev: Events) -> float:
+    """Share of the decisive frames with a wrist on a knee or an ankle (within ``HAND_NEAR_LL``).
+    MoveNet puts a knee or ankle hidden by a hand on the hand, which reads as a turned or
+    implausible leg: that retake is then "keep your hands off your legs", not "face the camera"."""
+    win = decisive_window(t, ev)
+    scale = leg_length_px(xy)
+    if not win.any() or not np.isfinite(scale) or scale <= 0:
+        return 0.0
+    w = xy[win][:, [LEFT_WRIST, RIGHT_WRIST]]
+    legs = xy[win][:, [LEFT_KNEE, RIGHT_KNEE, LEFT_ANKLE, RIGHT_ANKLE]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        d = np.hypot(*(w[:, :, None, :] - legs[:, None, :, :]).transpose(3, 0, 1, 2))
+        near = np.nanmin(d.reshape(len(d), -1), axis=1) < HAND_NEAR_LL * scale
+    return float(near.mean())
+
+
 def with_failure(result: TrialResult, failure: Failure) -> TrialResult:
     """``result`` turned into a RETAKE that also carries ``failure`` (a gate judged outside
     :func:`run_gates`, on evidence only the pose pass has), its findings reduced to root causes
@@ -397,13 +478,27 @@ def check_plausible(smooth_xy: np.ndarray, t: np.ndarray, ev: Events, th: Thresh
 #: A failure that explains others: the athlete should hear the cause, not its symptoms. Someone
 #: else in the picture makes the model follow them (their face, their legs, their landing); a turned body hides
 #: a leg and an ankle and bends the 2D angles; feet out of the picture leave the legs half seen.
+PROTOCOL = frozenset({"no_box", "no_drop", "wrong_speed", "jumped_off_box", "no_rebound", "hopping", "uneven_landing",
+                      "implausible_jump", "off_mark"})
 EXPLAINS: dict[str, frozenset[str]] = {
     # The video's events are then the other person's: their "landing" (and the peak flexion after
-    # it) is what the camera and mat/video gates would judge.
-    "second_person": frozenset({"turned_away", "feet_cut_off", "legs_not_seen", "implausible_pose", "camera_too_slow",
-                                "mat_video_disagree"}),
+    # it) is what the camera, mat/video and protocol gates would judge.
+    "second_person": frozenset({"turned_away", "feet_cut_off", "legs_not_seen", "implausible_pose",
+                                "mat_video_disagree"}) | PROTOCOL,
     "turned_away": frozenset({"feet_cut_off", "legs_not_seen", "implausible_pose"}),
     "feet_cut_off": frozenset({"legs_not_seen", "implausible_pose"}),
+    # Not a drop jump at all: what the mat, the timing and the landing gates say follows from it
+    # (a crouch taken for a landing disagrees with the mat; hops have no still box phase).
+    "hopping": frozenset({"no_box", "no_drop", "jumped_off_box", "no_rebound", "implausible_jump", "uneven_landing",
+                          "off_mark", "mat_video_disagree", "off_mat"}),
+    "wrong_speed": frozenset({"no_drop", "no_rebound", "implausible_jump", "hopping", "uneven_landing",
+                              "mat_video_disagree"}),
+    "no_box": frozenset({"no_drop", "jumped_off_box", "implausible_jump", "uneven_landing", "off_mark",
+                         "mat_video_disagree", "off_mat"}),
+    "jumped_off_box": frozenset({"no_drop", "implausible_jump", "mat_video_disagree"}),
+    "no_drop": frozenset({"implausible_jump", "uneven_landing", "mat_video_disagree", "off_mat"}),
+    "off_mark": frozenset({"mat_video_disagree", "off_mat"}),
+    "no_rebound": frozenset({"implausible_jump"}),
 }
 
 
@@ -417,27 +512,44 @@ def root_causes(failures: list[Failure]) -> list[Failure]:
 def run_gates(raw: Series, clean_xy: np.ndarray, smooth_xy: np.ndarray, ev: Events,
               mat_edges: Sequence[MatEdge] | None, frame_size: tuple[int, int] | None,
               th: Thresholds, dt: float | None = None) -> tuple[list[Failure], dict]:
-    """All gates, most specific first. Returns the failures and the quality figures measured.
-    ``dt``: the camera's frame interval when known (the frames given may be a sparse plan)."""
-    failures: list[Failure] = []
+    """All gates, most specific first, reduced to root causes (``EXPLAINS``). Returns the
+    failures and the quality figures measured. ``dt``: the camera's frame interval when known
+    (the frames given may be a sparse plan)."""
+    cam_dt = dt if dt is not None else raw.dt
+    fps = {"fps": round(1.0 / cam_dt, 2) if cam_dt > 0 else None}
     feet = check_feet(raw, ev, frame_size)
     landing = check_landing(ev)
+    slow = check_frame_rate(raw.t, ev, th, dt)
+    switch = check_second_person(raw, ev)
     if landing is not None:
-        return [feet] if feet is not None else [landing], {}
+        found = [switch, feet if feet is not None else landing, slow]
+        return root_causes([f for f in found if f is not None]), fps
     facing, figures = check_facing(clean_xy, raw.t, ev, th)
-    cam_dt = dt if dt is not None else raw.dt
     visibility, plausible = check_visibility(raw, clean_xy, ev), check_plausible(smooth_xy, raw.t, ev, th)
     if facing is None:
         facing = check_partial_turn(figures, (visibility, plausible), th)
-    for f in (check_mat(ev, mat_edges, cam_dt, th, raw.t), check_frame_rate(raw.t, ev, th, dt),
-              check_second_person(raw, ev), facing, feet, visibility, plausible):
+    hands = hand_over_leg(clean_xy, raw.t, ev)
+    if hands >= HAND_SHARE:
+        # a hand over the knee or ankle, not a turn: the model put the leg's joints on the hand
+        hand = Failure("legs_not_seen", f"a hand or arm over a leg in {hands:.0%} of the landing frames")
+        if facing is not None and not facing.detail.startswith("face seen"):
+            facing = hand
+        if plausible is not None:
+            plausible = hand
+    protocol, proto_figures = check_protocol(raw.t, clean_xy, ev, cam_dt, mat_edges)
+    failures: list[Failure] = [f for f in (switch, check_static_figure(clean_xy, ev, mat_edges)) if f is not None]
+    failures += [Failure(f.code, f.detail) for f in protocol]
+    for f in (check_mat(ev, mat_edges, cam_dt, th, raw.t), slow, facing, feet, visibility, plausible):
         if f is not None:
             failures.append(f)
-    failures = root_causes(failures)
+    firsts = {}
+    for f in failures:  # one failure per code, the first (most specific) found
+        firsts.setdefault(f.code, f)
+    failures = root_causes(list(firsts.values()))
     win = decisive_window(raw.t, ev)
     ic, peak = ev.initial_contact_s, ev.peak_flexion_s
     quality = {
-        "fps": round(1.0 / cam_dt, 2) if cam_dt > 0 else None,
+        **fps,
         "frames": len(raw.t),
         "frames_contact_to_peak": camera_frames(raw.t, ic, peak, dt) if peak is not None else None,
         **{k: (round(v, 3) if v is not None else None) for k, v in figures.items()},
@@ -445,5 +557,7 @@ def run_gates(raw: Series, clean_xy: np.ndarray, smooth_xy: np.ndarray, ev: Even
                                                                           LEFT_ANKLE, RIGHT_ANKLE], 0]).mean()), 3)
         if win.any() else None,
         "standing_frames": (ev.standing[1] - ev.standing[0]) if ev.standing is not None else 0,
+        "hand_on_leg_share": round(hands, 3),
+        **proto_figures,
     }
     return failures, quality
