@@ -8,7 +8,6 @@ from __future__ import annotations
 import builtins
 import errno
 import hashlib
-import logging
 import os
 import random
 import shutil
@@ -32,7 +31,7 @@ from kiosk.station.runtime import StationRuntime, TrialRecord
 from kiosk.store import Store
 from kiosk.store import media as media_files
 from kiosk.store.sample import result_json
-from kiosk.web.station.recorder import STORAGE_FULL, StationRecorder
+from kiosk.web.station.recorder import STORAGE_FULL, NotSavedError, StationRecorder
 from kiosk.web.station.view import station_view
 
 MB = 1024 * 1024
@@ -202,20 +201,24 @@ def test_station_shows_storage_full_refuses_trials_and_recovers(db: Store, monke
         assert len(before[0]) == 1
 
         _free(monkeypatch, 50 * MB)  # below min_free_mb = 200
-        rec.on_trial_done(_record(aid, 2, 2))
+        with pytest.raises(NotSavedError) as err:  # no verdict is shown for it: "not saved"
+            rec.on_trial_done(_record(aid, 2, 2))
+        assert err.value.fault_source == "storage"
         snap = _wait_state(rt, "fault")
         assert snap["fault"] == STORAGE_FULL and snap["prompt"] == STORAGE_FULL
         view = station_view(snap, thresholds=Thresholds(), trials_per_session=3)
         assert view["fault"]["kind"] == "disk" and "storage is full" in view["fault"]["title"]
         assert rt.start()["state"] == "fault"  # no new trial while results cannot be stored
-        assert _snapshot_of_store(db) == before  # the refused trial left nothing; the stored one is intact
+        assert _snapshot_of_store(db) == before  # the refused trial is not in the store (yet); the stored one is intact
+        assert rec.pending() == 1  # but kept in the outbox
 
         _free(monkeypatch, 5000 * MB)  # a coach pruned old media
         snap = _wait_state(rt, "ready")
-        assert snap["fault"] is None and rec.storage_fault is None
+        assert snap["fault"] is None and rec.storage_fault is None and rec.pending() == 0
         rec.on_trial_done(_record(aid, 3, 3))
         assert rec.flush()
-        assert [r["trial_no"] for r in db.query("SELECT trial_no FROM trials ORDER BY id")] == [1, 3]
+        rows = db.query("SELECT trial_no, timings FROM trials ORDER BY id")
+        assert [r[0] for r in rows] == [1, 2, 3]  # the kept trial was stored on recovery: none lost
     finally:
         rec.close()
 
@@ -298,7 +301,6 @@ def test_a_lock_released_within_the_busy_timeout_is_waited_for(tmp_path: Path) -
     s.migrate()
     sid = _first_trial(s)
     holder = _hold_lock(s, "ROLLBACK")
-    import threading
 
     result: dict = {}
     saver = threading.Thread(target=lambda: result.update(
@@ -327,40 +329,25 @@ def test_disk_usage_probe_failure_does_not_block_saving(db: Store, monkeypatch) 
     assert db.save_trial(sid, result_json(random.Random(8)), {"peak.jpg": b"x"})
 
 
-class _Signal(logging.Handler):
-    """Sets an event when a log line containing ``text`` is emitted (tests wait on it)."""
-
-    def __init__(self, text: str) -> None:
-        super().__init__()
-        self.text = text
-        self.seen = threading.Event()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if self.text in record.getMessage():
-            self.seen.set()
-
-
-def test_station_retries_a_save_that_met_a_locked_database(tmp_path: Path) -> None:
+def test_station_keeps_a_trial_that_met_a_locked_database_and_stores_it_once_released(tmp_path: Path) -> None:
     from kiosk.config import config_from_dict
 
     s = Store(tmp_path / "state", min_free_mb=0, busy_timeout_ms=300)
     s.migrate()
     aid = s.add_athlete("Waiting Athlete")
-    rec = StationRecorder(s, config_from_dict({}), save_attempts=3, retry_pause_s=0.05)
-    signal = _Signal("try 1 of 3")
-    logger = logging.getLogger("kiosk.web.station.recorder")
-    logger.addHandler(signal)
+    rec = StationRecorder(s, config_from_dict({}), recheck_s=3600)
     try:
         holder = _hold_lock(s, "COMMIT")
         try:
-            rec.on_trial_done(_record(aid, 1, 11))
-            assert signal.seen.wait(20), "the first save did not meet the lock"
+            with pytest.raises(NotSavedError, match="Not saved: the results database is busy"):
+                rec.on_trial_done(_record(aid, 1, 11))
+            assert rec.pending() == 1 and rec.flush(30)
+            assert rec.drain_now(30) and rec.pending() == 1  # still locked: kept, not lost
         finally:
             _release(holder)
-        assert rec.flush(30)
+        assert rec.drain_now(30) and rec.pending() == 0
         rows = s.query("SELECT trial_no FROM trials")
-        assert [r[0] for r in rows] == [1]  # saved on a later try, once
+        assert [r[0] for r in rows] == [1]  # stored once
     finally:
-        logger.removeHandler(signal)
         rec.close()
         s.close()

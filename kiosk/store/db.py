@@ -456,6 +456,43 @@ class Store(AccountsMixin, SettingsMixin):
             media_files.remove(self.media_root, written.values())
             raise
 
+    def attach_media(self, trial_id: int, media: dict[str, bytes], *, recorded_at: datetime | None = None) -> None:
+        """Add media files to a stored trial (its row was committed first, so the verdict could
+        be shown without waiting for the video encoding). All files or none, like save_trial."""
+        if not media:
+            return
+        when = recorded_at or self.clock()
+        media_files.check_free_space(self.root, self.min_free_mb, sum(len(b) for b in media.values()))
+        written: dict[str, str] = {}
+        try:
+            for name, data in media.items():
+                written[name] = media_files.write_media(self.media_root, when, name, data)
+        except MediaError as exc:
+            media_files.remove(self.media_root, written.values())
+            if isinstance(exc.__cause__, OSError) and exc.__cause__.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise DiskFullError("the disk is full; the trial's media were not saved") from None
+            raise StoreError(f"cannot save the trial's media: {exc}") from None
+        try:
+            with self.tx() as conn:
+                row = conn.execute("SELECT media FROM trials WHERE id = ?", (trial_id,)).fetchone()
+                if row is None:
+                    raise InputError(f"no trial with id {trial_id}")
+                merged = {**json.loads(row[0]), **written}
+                conn.execute("UPDATE trials SET media = ? WHERE id = ?", (_dumps(merged), trial_id))
+        except BaseException:
+            media_files.remove(self.media_root, written.values())
+            raise
+
+    def trial_by_uid(self, uid: str) -> int | None:
+        """The trial stored from outbox entry ``uid`` (kept in its timings), if any."""
+        rows = self.query("SELECT id FROM trials WHERE json_extract(timings, '$.outbox_uid') = ?", (uid,))
+        return int(rows[0][0]) if rows else None
+
+    def session_of_visit(self, visit: str) -> int | None:
+        """The session holding a trial of station visit ``visit`` (kept in the trials' timings)."""
+        rows = self.query("SELECT session_id FROM trials WHERE json_extract(timings, '$.visit') = ? LIMIT 1", (visit,))
+        return int(rows[0][0]) if rows else None
+
     def get_trial(self, trial_id: int) -> dict | None:
         rows = self.query(_TRIAL_SELECT + " WHERE t.id = ?", (trial_id,))
         return _row(rows[0]) if rows else None
