@@ -502,6 +502,20 @@ EXPLAINS: dict[str, frozenset[str]] = {
 }
 
 
+#: Protocol failures after which the mat's or the video's contact, flight, height and RSI are not
+#: those of a drop jump's rebound, so none is shown (a foot landing early or a step forward still
+#: times a real rebound).
+NO_JUMP_FIGURES = PROTOCOL - {"uneven_landing", "off_mark"}
+
+
+def jump_figures_shown(metrics, failures: Sequence[Failure]):
+    """``metrics`` without contact time, flight time, jump height and RSI when a failure says the
+    events were not a drop jump's (``NO_JUMP_FIGURES``); unchanged otherwise."""
+    if not any(f.code in NO_JUMP_FIGURES for f in failures):
+        return metrics
+    return dataclasses.replace(metrics, contact_time_s=None, flight_time_s=None, jump_height_m=None, rsi=None)
+
+
 def root_causes(failures: list[Failure]) -> list[Failure]:
     """Drop the failures another one in the list explains (see ``EXPLAINS``), keeping order."""
     codes = {f.code for f in failures}

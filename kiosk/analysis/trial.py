@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from kiosk.analysis import series as ser
-from kiosk.analysis.gates import run_gates
+from kiosk.analysis.gates import jump_figures_shown, run_gates
 from kiosk.analysis.limits import applied_limit
 from kiosk.analysis.metrics import compute_metrics
 from kiosk.analysis.phases import detect_events
@@ -66,6 +66,7 @@ def analyze_trial(
     limit = applied_limit(thresholds, sex, age)
     kept = {"sex": sex, "limit": limit.to_json(), "scoring": scoring_record(thresholds, trials_needed)}
     if failures:
+        metrics = jump_figures_shown(metrics, failures)
         quality = {**quality, "failed": [f.code for f in failures], "details": [f.detail for f in failures]}
         return TrialResult(verdict="RETAKE", reasons=tuple(dict.fromkeys(f.reason for f in failures)),
                            findings=tuple(dict.fromkeys(f.code for f in failures)), borderline=False, refer=False,
