@@ -17,6 +17,17 @@ cd "$here"
 log() { printf '[setup] %s\n' "$*"; }
 die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
 
+exit_status() {
+    # How a command ended, for messages: "exited with status 2" or, past 128, the signal that
+    # killed it ("was killed by SIGSEGV (status 139)"): a native crash names itself.
+    local rc="$1" sig
+    if [ "$rc" -gt 128 ] && sig="$(kill -l "$((rc - 128))" 2>/dev/null)"; then
+        printf 'was killed by SIG%s (status %s)' "${sig#SIG}" "$rc"
+    else
+        printf 'exited with status %s' "$rc"
+    fi
+}
+
 as_root() {
     if [ "$(id -u)" -eq 0 ]; then "$@"
     elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo "$@"
@@ -68,7 +79,9 @@ dev() {
         apt_install chromium || log "Chromium is not installed and cannot be without root: browser tests will skip"
     fi
     log "verifying the models"
-    .venv/bin/jumpkiosk models --verify
+    local rc=0
+    .venv/bin/jumpkiosk models --verify || rc=$?
+    [ "$rc" -eq 0 ] || die "the models do not verify: jumpkiosk models --verify $(exit_status "$rc")"
     log "done: run the tests with .venv/bin/python -m pytest, the demo with .venv/bin/jumpkiosk demo"
 }
 
@@ -162,10 +175,14 @@ check_os() {
     esac
 }
 
+# The Raspberry Pi archive's packages: the Pi camera and the GPIO mat need them, a plain Debian
+# box (USB camera, no GPIO) runs without them (docs/OPERATIONS.md, "Plain Debian").
+PI_PACKAGES=(python3-picamera2 python3-lgpio)
+
 apt_packages() {
     step "Debian packages"
-    local want=(python3-venv python3-pip python3-picamera2 python3-lgpio sqlite3 curl ca-certificates)
-    local missing=() pkg browser=""
+    local want=(python3-venv python3-pip sqlite3 curl ca-certificates "${PI_PACKAGES[@]}")
+    local missing=() install=() absent=() pi_absent=() pkg browser=""
     for pkg in "${want[@]}"; do pkg_installed "$pkg" || missing+=("$pkg"); done
     # The browser package is 'chromium' on current images, 'chromium-browser' on older ones.
     if pkg_installed chromium || pkg_installed chromium-browser; then
@@ -174,16 +191,31 @@ apt_packages() {
         browser=pick
     fi
     if [ "${#missing[@]}" -eq 0 ] && [ -z "$browser" ]; then ok "all present: ${want[*]}"; return 0; fi
-    act "apt-get update" sys_apt_get update -q
-    if [ -n "$browser" ]; then
-        if pkg_available chromium; then browser=chromium
-        elif pkg_available chromium-browser; then browser=chromium-browser
-        else browser=chromium
+    act "apt-get update" sys_apt_get update -q || warn "apt-get update failed; using the package lists as they are"
+    # Only packages apt can install are asked for: one that no configured source has would make
+    # apt-get refuse the whole list, Chromium included.
+    for pkg in "${missing[@]}"; do
+        if pkg_available "$pkg"; then install+=("$pkg")
+        elif [[ " ${PI_PACKAGES[*]} " == *" $pkg "* ]]; then pi_absent+=("$pkg")
+        else absent+=("$pkg")
         fi
-        missing+=("$browser")
+    done
+    if [ -n "$browser" ]; then
+        if pkg_available chromium; then install+=(chromium)
+        elif pkg_available chromium-browser; then install+=(chromium-browser)
+        else warn "no install candidate for chromium or chromium-browser: the kiosk browser will not start by itself"
+        fi
     fi
-    act "apt-get install ${missing[*]}" sys_apt_get install -y -q --no-install-recommends "${missing[@]}" \
-        || die "apt-get install failed (network? see $SETUP_LOG)"
+    if [ "${#absent[@]}" -gt 0 ]; then
+        die "no install candidate for ${absent[*]} in the configured apt sources (apt-cache policy ${absent[0]}); the station needs them"
+    fi
+    if [ "${#pi_absent[@]}" -gt 0 ]; then
+        warn "no install candidate for ${pi_absent[*]}: not Raspberry Pi OS, or the Raspberry Pi archive is not configured"
+        warn "going on without them: no Pi camera (picamera2), no GPIO mat (lgpio); a USB camera (V4L2) works (docs/OPERATIONS.md, Plain Debian)"
+    fi
+    [ "${#install[@]}" -gt 0 ] || return 0
+    act "apt-get install ${install[*]}" sys_apt_get install -y -q --no-install-recommends "${install[@]}" \
+        || die "apt-get install ${install[*]} failed (see $SETUP_LOG)"
 }
 
 service_user() {
@@ -277,8 +309,10 @@ build_release() {
     if ! "$dest/.venv/bin/jumpkiosk" --version >/dev/null; then
         rm -rf "$dest"; die "the new release $name does not run (jumpkiosk --version failed)"
     fi
-    if ! JUMPKIOSK_MODELS="$dest/src/models" "$dest/.venv/bin/jumpkiosk" models --verify; then
-        rm -rf "$dest"; die "the models of release $name do not verify"
+    local rc=0
+    JUMPKIOSK_MODELS="$dest/src/models" "$dest/.venv/bin/jumpkiosk" models --verify || rc=$?
+    if [ "$rc" -ne 0 ]; then
+        rm -rf "$dest"; die "the models of release $name do not verify: jumpkiosk models --verify $(exit_status "$rc")"
     fi
     touch "$dest/.complete"
     printf '%s\n' "$name" >&3
@@ -317,17 +351,29 @@ release() {
     ok "current -> releases/$name"
 }
 
+station_hardware() {
+    # "camera=SOURCE mat=KIND" for a new config: the Pi camera and the GPIO mat where the Raspberry
+    # Pi archive's picamera2/lgpio are installed; else a USB camera (V4L2) and events from the
+    # video alone (plain Debian: no GPIO header to wire a mat to).
+    local camera=v4l2 mat=none
+    { pkg_installed python3-picamera2 || pkg_available python3-picamera2; } && camera=picamera2
+    { pkg_installed python3-lgpio || pkg_available python3-lgpio; } && mat=gpio
+    printf 'camera=%s mat=%s' "$camera" "$mat"
+}
+
 config_file() {
     step "config $CONFIG_FILE"
     if [ -f "$CONFIG_FILE" ]; then
         ok "present (kept as it is)"
     elif [ "$CHECK" -eq 1 ]; then
-        log "   would: write it with a new random [web] secret_key"
+        log "   would: write it with a new random [web] secret_key ($(station_hardware))"
     else
-        log "   writing it with a new random [web] secret_key"
-        local secret tmp
+        log "   writing it with a new random [web] secret_key ($(station_hardware))"
+        local secret tmp camera mat
         secret="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
         [ "${#secret}" -eq 64 ] || die "cannot make a secret key"
+        read -r camera mat <<<"$(station_hardware)"
+        camera="${camera#camera=}"; mat="${mat#mat=}"
         tmp="$(mktemp "$ETC_DIR/.station.toml.XXXXXX")"
         cat >"$tmp" <<TOML
 # Station config, written by setup.sh on $(date +%F). Only what differs from the defaults is here;
@@ -338,10 +384,10 @@ config_file() {
 state_dir = "${STATE_DIR}"
 
 [camera]
-source = "picamera2"
+source = "$camera"
 
 [mat]
-kind = "gpio"
+kind = "$mat"
 
 [web]
 host = "127.0.0.1"
@@ -401,7 +447,8 @@ desktop_user() {
     # The user whose labwc session shows the kiosk: $JUMPKIOSK_DESKTOP_USER, the sudo caller,
     # else the first normal user (uid 1000, 'pi' or the one made at first boot).
     local u="${JUMPKIOSK_DESKTOP_USER:-${SUDO_USER:-}}"
-    if [ -z "$u" ] || [ "$u" = root ]; then u="$(getent passwd 1000 | cut -d: -f1)"; fi
+    # An image prepared by root only has no uid 1000: no user then, not a failure.
+    if [ -z "$u" ] || [ "$u" = root ]; then u="$(getent passwd 1000 | cut -d: -f1 || true)"; fi
     printf '%s' "$u"
 }
 

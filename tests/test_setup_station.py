@@ -136,7 +136,7 @@ def test_check_after_install_reports_done(pi: FakePi):
 
 
 def test_older_image_gets_chromium_browser(pi: FakePi):
-    (pi.state / "available").write_text("chromium-browser\n")
+    (pi.state / "available").write_text("python3-venv\npython3-pip\nsqlite3\ncurl\nca-certificates\npython3-picamera2\npython3-lgpio\nchromium-browser\n")
     pi.run("install")
     install = next(c for c in pi.calls() if c.startswith("apt-get install"))
     assert "chromium-browser" in install.split() and "chromium" not in install.split()

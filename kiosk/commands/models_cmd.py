@@ -38,6 +38,17 @@ def _load_check(spec, threads: int = 1) -> None:
         raise ModelError(f"{spec.display_path}: input dtype {dtype} does not match the manifest's {spec.input_dtype}")
 
 
+def _report_native_crashes() -> None:
+    """A crash in the runtime's native code prints its signal and the Python traceback (to stderr)
+    instead of ending the process silently: setup.sh runs this command to check an install."""
+    import faulthandler
+
+    try:
+        faulthandler.enable(all_threads=True)
+    except (AttributeError, OSError, ValueError, RuntimeError):  # stderr without a file descriptor
+        pass
+
+
 def run(args: argparse.Namespace) -> int:
     from kiosk.errors import ModelError
     from kiosk.pose.models import display_path, load_manifest, models_dir, verify_model
@@ -46,6 +57,8 @@ def run(args: argparse.Namespace) -> int:
     specs = load_manifest(folder)
     if args.verify:
         from kiosk.pose.runtime import runtime_name
+
+        _report_native_crashes()
 
         print(f"models in {display_path(folder)} (runtime: {runtime_name()})")
     else:

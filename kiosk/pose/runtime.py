@@ -9,10 +9,11 @@ a runtime; only creating an interpreter does.
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import importlib
 import os
+import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -48,13 +49,28 @@ def runtime_name() -> str:
 _NOISE = (b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.",)
 
 
+def _start_filter(read_fd: int, out_fd: int) -> subprocess.Popen | None:
+    """``grep`` copying lines from ``read_fd`` to ``out_fd`` as they come, without the noise lines;
+    None where there is no grep."""
+    args = ["grep", "--line-buffered", "-v", "-x", "-F"]
+    for line in _NOISE:
+        args += ["-e", line.decode()]
+    try:
+        return subprocess.Popen(args, stdin=read_fd, stdout=out_fd, stderr=subprocess.DEVNULL)
+    except OSError:
+        return None
+
+
 @contextlib.contextmanager
 def _filtered_native_stderr() -> Iterator[None]:
-    """Hold back the runtime's C++ INFO chatter on fd 2; anything else is passed on afterwards.
+    """Drop the runtime's C++ INFO chatter on fd 2; pass every other line on as it comes.
 
     LiteRT logs through its own minimal logger straight to file descriptor 2 (no Python logging,
-    no environment switch), so the only way to drop its per-load INFO line is to capture the fd
-    for the duration of the constructor and replay every other line.
+    no environment switch), so the only way to drop its per-load INFO line is to point the fd at
+    a pipe while the interpreter is built. The filter at the other end is a separate process, so
+    what the runtime wrote before a native crash (an abort's "Check failed" line) still comes out
+    after this process is gone; and faulthandler writes to a copy of the ORIGINAL stderr
+    meanwhile, so a segfault prints its signal and the Python traceback instead of nothing.
     """
     fd = 2  # native code writes to fd 2 whatever Python's sys.stderr is
     try:
@@ -64,18 +80,30 @@ def _filtered_native_stderr() -> Iterator[None]:
         return
     with contextlib.suppress(AttributeError, OSError, ValueError):
         sys.stderr.flush()
-    saved = os.dup(fd)
-    with tempfile.TemporaryFile() as tmp:
-        os.dup2(tmp.fileno(), fd)
-        try:
-            yield
-        finally:
-            os.dup2(saved, fd)
-            os.close(saved)
-            tmp.seek(0)
-            kept = [ln for ln in tmp.read().splitlines(keepends=True) if ln.strip() not in _NOISE]
-            if kept:
-                os.write(fd, b"".join(kept))
+    original = os.dup(fd)
+    fault_was_enabled = faulthandler.is_enabled()
+    faulthandler.enable(file=original, all_threads=True)
+    read_fd, write_fd = os.pipe()
+    grep = _start_filter(read_fd, original)
+    os.close(read_fd)
+    if grep is not None:
+        os.dup2(write_fd, fd)
+    os.close(write_fd)
+    try:
+        yield
+    finally:
+        os.dup2(original, fd)  # the pipe's last writer closes: the filter sees its end and exits
+        if grep is not None:
+            try:
+                grep.wait(timeout=10)
+            except subprocess.TimeoutExpired:  # a child started meanwhile still holds the pipe
+                grep.kill()
+                grep.wait()
+        if fault_was_enabled:
+            faulthandler.enable(file=fd, all_threads=True)
+        else:
+            faulthandler.disable()
+        os.close(original)
 
 
 def make_interpreter(model_path: str | Path, num_threads: int = 4) -> Any:

@@ -19,6 +19,9 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 BIN = HERE / "bin"
 BUILD_RELEASE = HERE / "build-release"
+#: Packages with an install candidate on Raspberry Pi OS; plain Debian lacks the PI_ONLY ones.
+PI_ONLY = ("python3-picamera2", "python3-lgpio")
+RPI_OS_PACKAGES = ("python3-venv", "python3-pip", "sqlite3", "curl", "ca-certificates", "chromium", *PI_ONLY)
 
 
 @dataclass
@@ -78,7 +81,8 @@ def make_fake_pi(tmp: Path, *, fast_build: bool = True) -> FakePi:
     (root / "home" / "pi").mkdir(parents=True)
     state.mkdir()
     (state / "installed").write_text("labwc\n")
-    (state / "available").write_text("chromium\n")
+    # What Raspberry Pi OS's sources (Debian's plus the Raspberry Pi archive) offer.
+    (state / "available").write_text("\n".join(RPI_OS_PACKAGES) + "\n")
     (state / "passwd").write_text("root:x:0:0:root:/root:/bin/bash\npi:x:1000:1000::/home/pi:/bin/bash\n")
     (state / "group").write_text("root:x:0:\nvideo:x:44:pi\ngpio:x:993:pi\nrender:x:105:pi\npi:x:1000:\n")
     (state / "health").write_text("ok")
