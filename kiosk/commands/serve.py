@@ -40,6 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         p = sub.add_parser(name, help=help_text)
         p.add_argument("--host", help="address to listen on (default: [web] host)")
         p.add_argument("--port", type=int, help="TCP port (default: [web] port); 0 picks a free one")
+        p.add_argument("--accept-empty-database", action="store_true",
+                       help="start although the results database is empty while media files exist "
+                            "(after restoring failed on purpose); the files move to quarantine/, none is deleted")
         p.set_defaults(func=run, demo=(name == "demo"))
 
 
@@ -90,37 +93,44 @@ def run(args: argparse.Namespace) -> int:
     howto = None
     if args.demo:
         config, howto = prepare_demo(config)
-    return serve(config, port_override=args.port, howto_clip=howto, demo=args.demo)
+    return serve(config, port_override=args.port, howto_clip=howto, demo=args.demo,
+                 accept_empty_database=bool(getattr(args, "accept_empty_database", False)))
 
 
-def serve(config: Any, *, port_override: int | None = None, howto_clip: Path | None = None, demo: bool = False) -> int:
+def serve(config: Any, *, port_override: int | None = None, howto_clip: Path | None = None, demo: bool = False,
+          accept_empty_database: bool = False) -> int:
     """Start runtime + web app, serve until SIGTERM/SIGINT, then stop both cleanly."""
+    import os
+
     from waitress.server import create_server
 
     from kiosk.station.runtime import StationRuntime
     from kiosk.store import Store
-    from kiosk.web import create_app
+    from kiosk.web import create_app, limits
     from kiosk.web.station.recorder import StationRecorder
 
+    os.umask(os.umask(0) | 0o007)  # athletes' data: nothing the station writes is for other users
     watchdog = _watchdog()
     store = Store.for_config(config)
-    store.migrate()
+    # Before anything else touches the store: refuses an empty database beside existing media.
+    store.startup(config, accept_empty=accept_empty_database)
     effective = store.effective_config(config)   # the coach's Settings page overrides (trials, thresholds)
     recorder = StationRecorder(store, effective)
     runtime = StationRuntime.from_config(effective, on_trial_done=recorder.on_trial_done)
-    model_fault = check_model(effective)
+    model_fault = check_models(effective)
     if model_fault is not None:  # serve anyway: the screen says what is wrong, /healthz reports it
         print(f"jumpkiosk: {model_fault}", file=sys.stderr, flush=True)
         runtime.report_fault("model", model_fault)
     recorder.attach(runtime)  # a full disk becomes the station's "storage full" fault
-    app = create_app(config, runtime, store=store)
+    app = create_app(config, runtime, store=store, accept_empty_database=accept_empty_database)
     app.extensions["station_recorder"] = recorder
     if howto_clip is not None:
         app.config["STATION_HOWTO_CLIP"] = str(howto_clip)
     port = 0 if port_override == 0 else config.web.port
     try:
         server = create_server(app, host=config.web.host, port=port, threads=THREADS, ident="jumpkiosk",
-                               channel_timeout=60, connection_limit=64)
+                               **limits.SERVER_SETTINGS)
+        limits.guard_server(server)  # per-address connection limits for the LAN
     except OSError as exc:
         runtime.close()
         recorder.close()
@@ -161,19 +171,32 @@ def serve(config: Any, *, port_override: int | None = None, howto_clip: Path | N
 MODEL_FAULT = "Model file damaged: run `setup.sh update` (see docs/OPERATIONS.md, Faults)"
 
 
-def check_model(config: Any) -> str | None:
-    """None when the configured pose model verifies against its manifest and loads, else the
-    station's fault message. Checked at start so a damaged or missing file shows as a fault
-    screen at once, instead of every trial failing later."""
+def station_models(config: Any) -> list[str]:
+    """Every pose model the station will run: the tracking model and the refine model."""
+    names = [config.pose.model]
+    if config.pose.refine_model != "none" and config.pose.refine_model not in names:
+        names.append(config.pose.refine_model)
+    return names
+
+
+def check_models(config: Any) -> str | None:
+    """None when every model the station will use (:func:`station_models`) verifies against its
+    manifest and loads, else the station's fault message. Checked at start so a damaged or
+    missing file (Thunder, the default refine model, included) shows as a fault screen at
+    once, instead of every trial failing its analysis later."""
     from kiosk.errors import ModelError
 
-    try:
-        from kiosk.pose.movenet import create_estimator
+    for name in station_models(config):
+        try:
+            from kiosk.pose.movenet import create_estimator
 
-        create_estimator(config.pose.model, 1).close()
-    except ModelError as exc:
-        return f"{MODEL_FAULT}: {exc}"
+            create_estimator(name, 1).close()
+        except ModelError as exc:
+            return f"{MODEL_FAULT}: {exc}"
     return None
+
+
+check_model = check_models  # the name earlier callers used
 
 
 def _watchdog() -> Any:

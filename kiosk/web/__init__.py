@@ -25,7 +25,7 @@ from flask import Flask, current_app, redirect, url_for
 from kiosk.config import Config, load_config
 from kiosk.errors import KioskError
 from kiosk.store import Store, state_dir
-from kiosk.web import auth
+from kiosk.web import auth, limits
 
 
 def create_app(config: Config | None = None, runtime: Any = None, *, store: Store | None = None,
@@ -43,6 +43,7 @@ def create_app(config: Config | None = None, runtime: Any = None, *, store: Stor
         JSON_SORT_KEYS=False,
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    limits.init_app(app)  # size and rate limits run before auth's CSRF check parses a form
     auth.init_app(app)
 
     if store is None:
