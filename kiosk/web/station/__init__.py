@@ -297,8 +297,14 @@ def healthz() -> Response:
                 kinds = fault_kinds(snap)
                 body["fault"] = ",".join(kinds) if kinds else (
                     (fault.get("kind") if isinstance(fault, dict) else None) or "fault")
+                # The cause in the station's own words (paths, SQLite's error): never a name.
+                causes = snap.get("faults") if isinstance(snap.get("faults"), dict) else {}
+                body["cause"] = "; ".join(f"{src}: {msg}" for src, msg in causes.items()) or str(fault)
     else:
         body["runtime"] = "none"
+    recorder = current_app.extensions.get("station_recorder")
+    if recorder is not None:
+        body["outbox"] = recorder.pending()  # trials kept until the database takes them
     code = 200 if body["status"] == "ok" else 503
     resp = jsonify(body)
     resp.status_code = code

@@ -24,10 +24,13 @@ FAULT_TEXT: dict[str, tuple[str, str]] = {
     "mat": ("The jump mat is unplugged", "Please tell a coach. This screen clears itself when the mat is back."),
     "model": ("The analysis cannot run", "Please tell a coach: the pose model file is damaged or missing."),
     "disk": ("The station's storage is full", "Please tell a coach. Results cannot be saved right now."),
+    "store": ("Not saved: please tell a coach", "Results cannot be stored right now. Jumps already made are kept "
+                                                "and saved once storing works again."),
 }
 
 #: The runtime's fault sources (``snapshot["faults"]`` keys) -> FAULT_TEXT kinds.
-SOURCE_KIND = {"camera": "camera", "mat": "mat", "model": "model", "storage": "disk", "disk": "disk"}
+SOURCE_KIND = {"camera": "camera", "mat": "mat", "model": "model", "storage": "disk", "disk": "disk",
+               "store": "store"}
 
 
 def fault_kinds(snapshot: dict) -> list[str]:
@@ -80,7 +83,7 @@ def _with_kind(snapshot: dict) -> Any:
     kinds = fault_kinds(snapshot)
     if kinds and snapshot.get("fault"):
         # The most serious first: a model or disk fault outlasts a camera or mat hiccup.
-        order = ["model", "disk", "camera", "mat"]
+        order = ["model", "store", "disk", "camera", "mat"]
         kind = min(kinds, key=lambda k: order.index(k) if k in order else len(order))
         return {"kind": kind, "message": snapshot.get("fault")}
     return snapshot.get("fault")
