@@ -1,4 +1,4 @@
-"""The station blueprint and its view model, through Flask's test client.
+"""The station blueprint and its view models, through Flask's test client.
 
 The runtime here is the real trial state machine behind the runtime's method names (a few lines
 below), so the states, prompts and counters the UI sees are the ones the station produces. The
@@ -16,10 +16,22 @@ import numpy as np
 import pytest
 
 from kiosk.config import config_from_dict
-from kiosk.station.statemachine import AnalysisDone, AnalysisStarted, CheckIn, Fault, FaultCleared, MatChanged, Start, StateMachine, Tick
+from kiosk.station.statemachine import (
+    AnalysisDone,
+    AnalysisStarted,
+    Arm,
+    CheckIn,
+    Fault,
+    FaultCleared,
+    MatChanged,
+    Start,
+    StateMachine,
+    Tick,
+)
 from kiosk.store import Store
 from kiosk.web import create_app
-from kiosk.web.station.view import legs_view, station_view
+from kiosk.web.station.summary import measures, rule_round, summary_view
+from kiosk.web.station.view import station_view
 
 LOCAL = {"REMOTE_ADDR": "127.0.0.1"}
 REMOTE = {"REMOTE_ADDR": "192.168.1.50"}
@@ -40,6 +52,7 @@ class MachineRuntime:
 
     def __init__(self) -> None:
         self.sm = StateMachine(trials_total=3)
+        self.last_record = None   # the real runtime's last TrialRecord (pictures); none here
         self.seq = 0
         self.cond = threading.Condition()
         self.preview: bytes | None = None
@@ -65,6 +78,9 @@ class MachineRuntime:
     def start(self) -> None:
         self._apply(Start())
 
+    def arm(self) -> None:
+        self._apply(Arm())
+
     def cancel(self) -> None:
         from kiosk.station.statemachine import Cancel
         self._apply(Cancel())
@@ -72,7 +88,7 @@ class MachineRuntime:
     def preview_jpeg(self) -> bytes | None:
         return self.preview
 
-    def finish(self, verdict: str, disp: float) -> None:
+    def finish(self, verdict: str, disp: float, result: dict | None = None) -> None:
         """Drive a trial from Start to a result, as the runtime does after a landing."""
         if self.sm.mat_pressed:              # the last athlete steps off the mat
             self._apply(MatChanged(False, 10**9))
@@ -81,7 +97,7 @@ class MachineRuntime:
         for i, pressed in enumerate((True, False, True)):   # contact, take-off, second landing
             self._apply(MatChanged(pressed, 10**10 + (i + 1) * 10**8))
         self._apply(AnalysisStarted())
-        self._apply(AnalysisDone(verdict, trial_json(verdict, disp)))
+        self._apply(AnalysisDone(verdict, result or trial_json(verdict, disp)))
 
 
 @pytest.fixture()
@@ -113,8 +129,9 @@ def test_page_is_self_contained_and_escapes_station_name(env) -> None:
     assert not re.search(r'(src|href)="(https?:)?//', html)
     boot = html.split('id="boot" type="application/json">')[1].split("</script>")[0]
     assert json.loads(boot)["station_name"] == "Gym </script> A"   # the name cannot end the script early
-    for name in ("app.js", "app.css", "icon.svg"):
+    for name in ("app.js", "app.css", "icon.svg", "vendor/simple-keyboard/index.js", "vendor/simple-keyboard/index.css"):
         body = client.get(f"/station/static/{name}").get_data(as_text=True).replace("http://www.w3.org/2000/svg", "")
+        body = re.sub(r"/\*!.*?\*/", "", body, flags=re.S)   # a vendored file's licence header names its home page
         assert "http://" not in body and "https://" not in body and "//cdn" not in body, name
 
 
@@ -130,6 +147,14 @@ def test_posts_need_the_csrf_token(env) -> None:
     app, client, rt, store, token = env
     assert client.post("/station/start", json={}).status_code == 400
     assert post(client, "/station/start", token).status_code == 200
+
+
+def test_on_screen_start_arms_the_station(env) -> None:
+    app, client, rt, store, token = env
+    post(client, "/station/check-in", token, {"number": "17", "consent": True})
+    post(client, "/station/start", token)
+    v = client.get("/station/state").get_json()
+    assert v["state"] == "arming" and v["busy"] and "facing the camera" in v["prompt"]
 
 
 def test_roster_needs_two_letters_and_shows_names_only(env) -> None:
@@ -149,78 +174,148 @@ def test_check_in_by_number_consent_and_quick_add(env) -> None:
     r = post(client, "/station/check-in", token, {"number": "99", "consent": True})
     assert r.status_code == 400 and "99" in r.get_json()["error"]
     view = post(client, "/station/check-in", token, {"number": "17", "consent": True}).get_json()
-    assert view["state"] == "ready" and view["athlete"] == {"name": "Alice"}
+    assert view["state"] == "ready" and view["athlete"]["name"] == "Alice"
     assert rt.sm.athlete["id"] == 1 and rt.sm.athlete["sex"] == "female"   # the runtime gets the record
     view = post(client, "/station/check-in", token, {"new_name": "  Zed   New ", "consent": True}).get_json()
-    assert view["athlete"] == {"name": "Zed"}
+    assert view["athlete"]["name"] == "Zed" and view["athlete"]["ask_about"]
     assert any(a["display_name"] == "Zed New" for a in store.list_athletes())
 
 
-def test_quick_add_refused_when_switched_off(tmp_path: Path) -> None:
-    cfg = config_from_dict({"station": {"state_dir": str(tmp_path)}, "web": {"allow_quick_add": False}})
-    store = Store(tmp_path)
-    app = create_app(cfg, MachineRuntime(), store=store)
-    client = app.test_client()
-    client.environ_base.update(LOCAL)
-    html = client.get("/").get_data(as_text=True)
-    token = re.search(r'name="csrf-token" content="([^"]+)"', html).group(1)
-    assert '"allow_quick_add": false' in html
-    r = post(client, "/station/check-in", token, {"new_name": "Zed", "consent": True})
-    assert r.status_code == 400 and "coach" in r.get_json()["error"]
-    assert store.list_athletes() == []
-    store.close()
+def test_im_new_with_a_name_on_the_list_asks_is_this_you(env) -> None:
+    """Bug: "I'm new" never checked for an existing name, and a triple tap on "Add me" made
+    three identical athletes."""
+    app, client, rt, store, token = env
+    r = post(client, "/station/check-in", token, {"new_name": "alice  example", "consent": True})
+    assert r.status_code == 409 and "Is this you?" in r.get_json()["error"]
+    assert r.get_json()["existing"] == [{"id": 1, "name": "Alice Example", "number": "17"}]
+    assert len(store.list_athletes()) == 3 and rt.sm.athlete is None
+    # "No, add me as new": a second Alice Example, once however often the button is tapped
+    ids = {post(client, "/station/check-in", token, {"new_name": "Alice Example", "consent": True,
+                                                    "confirm_new": True}).status_code for _ in range(3)}
+    assert ids == {200} and sum(a["display_name"] == "Alice Example" for a in store.list_athletes()) == 2
+    # a fresh name tapped three times: one athlete
+    for _ in range(3):
+        assert post(client, "/station/check-in", token, {"new_name": "Triple Tap", "consent": True}).status_code == 200
+    assert sum(a["display_name"] == "Triple Tap" for a in store.list_athletes()) == 1
 
 
-def test_session_view_holds_only_this_visit_and_is_wiped_on_cancel(env) -> None:
+def test_about_you_stores_sex_and_birth_year_on_the_athlete(env) -> None:
+    app, client, rt, store, token = env
+    assert post(client, "/station/about", token, {"sex": "male"}).status_code == 409   # nobody checked in
+    post(client, "/station/check-in", token, {"number": "19", "consent": True})
+    r = post(client, "/station/about", token, {"sex": "male", "birth_year": "19"})
+    assert r.status_code == 400 and "four digits" in r.get_json()["error"]
+    view = post(client, "/station/about", token, {"sex": "male", "birth_year": "2012"}).get_json()
+    row = store.get_athlete(3)
+    assert row["sex"] == "male" and row["birth_year"] == 2012
+    assert rt.sm.athlete["sex"] == "male"                  # the runtime scores with it
+    assert view["athlete"]["minor"] is True and not view["athlete"]["ask_about"]
+    post(client, "/station/about", token, {"sex": "prefer_not_to_say"})   # an answer, not an error
+    assert store.get_athlete(3)["birth_year"] == 2012
+
+
+def test_readiness_answer_is_accepted_and_nothing_is_stored(env) -> None:
+    app, client, rt, store, token = env
+    before = store.list_athletes()
+    assert post(client, "/station/readiness", token, {"ready": False}).status_code == 200
+    assert store.list_athletes() == before and rt.sm.athlete is None
+
+
+def test_between_jumps_the_view_carries_no_result(env) -> None:
     app, client, rt, store, token = env
     post(client, "/station/check-in", token, {"number": "18", "consent": True})
     rt.finish("FLAG", 14.0)
     v = client.get("/station/state").get_json()
-    assert v["state"] == "result" and v["result"]["verdict"] == "FLAG"
-    g = v["result"]["guidance"]   # from the analysis' guidance data: meaning, exercises, referral list
-    assert g["flag_meaning"] and g["items"][0]["exercises"] and g["see_professional"]
-    assert v["trial"]["label"] == "Jump 1 of 3" and v["trial"]["next_label"] == "Next jump (2 of 3)"
-    assert [t["verdict"] for t in v["session"]["trials"]] == ["FLAG"]
-    # The next athlete checks in: nothing of Alina's visit is left in what the screen gets.
-    post(client, "/station/check-in", token, {"number": "17", "consent": True})
+    text = json.dumps(v)
+    assert v["state"] == "result" and v["summary"] is None
+    for word in ("FLAG", "PASS", "14.0", "reason for", "exercise", "freeze"):
+        assert word not in text, word
+    assert v["outcome"] == {"kind": "recorded", "text": "Jump 1 of 3 recorded.", "number": 1, "of": 3}
+    assert v["trial"]["label"] == "Jump 1 of 3" and v["trial"]["next_label"] == "Jump 2 of 3"
+    assert client.get("/station/summary/1/freeze.jpg").status_code == 404   # no picture before the summary
+
+
+def test_retake_reason_carries_into_the_next_prompt(env) -> None:
+    """Bug: every RETAKE's next prompt was generic (the machine read a key the analysis never
+    sends). Here the RETAKE is the analysis' own JSON, and the view carries its reason."""
+    from kiosk.analysis.gates import REASONS, Failure, with_failure
+    from kiosk.analysis.result import TrialResult
+
+    app, client, rt, store, token = env
+    post(client, "/station/check-in", token, {"number": "18", "consent": True})
+    retake = with_failure(TrialResult.from_json(trial_json("PASS", 1.0)), Failure("turned_away", "test")).to_json()
+    rt.finish("RETAKE", 0.0, retake)
     v = client.get("/station/state").get_json()
-    assert v["session"]["trials"] == [] and v["result"] is None and "Alina" not in json.dumps(v)
-    for verdict, disp in (("PASS", 2.0), ("RETAKE", 0.0), ("PASS", 3.0), ("PASS", 1.0)):
+    assert v["outcome"]["kind"] == "retake" and v["outcome"]["reason"] == REASONS["turned_away"]
+    assert v["outcome"]["tries_left"] == 5 and "did not count" in v["prompt"]
+    assert "see_professional" not in json.dumps(v) and "physio" not in json.dumps(v).lower()
+    rt._apply(MatChanged(False, 2 * 10**10))   # steps off the mat
+    rt.arm()      # "Get ready" again: the instruction, with the last outcome beside it
+    v = client.get("/station/state").get_json()
+    assert v["state"] == "arming" and v["prompt"].startswith("Stand on the box facing the camera")
+    assert v["outcome"]["reason"] == REASONS["turned_away"]
+
+
+def test_summary_explains_the_median_and_shows_every_jump(env) -> None:
+    app, client, rt, store, token = env
+    post(client, "/station/check-in", token, {"number": "17", "consent": True})
+    for verdict, disp in (("PASS", 2.0), ("RETAKE", 0.0), ("FLAG", 12.0), ("PASS", 3.0)):
         rt.finish(verdict, disp)
         v = client.get("/station/state").get_json()   # the page reads every result (SSE)
-        assert v["result"]["verdict"] == verdict
-    assert [t["verdict"] for t in v["session"]["trials"]] == ["PASS", "RETAKE", "PASS", "PASS"]
-    assert v["session"]["complete"] and v["session"]["verdict"] == "PASS" and v["session"]["valid"] == 3
+    s = v["summary"]
+    assert v["session"]["complete"] and s["verdict"] == "PASS"
+    assert "middle value of your 3 jumps" in s["median"]
+    moved = next(m for m in s["measures"] if m["label"] == "Left knee moved inward after landing")
+    assert moved["jumps"] == [2.0, 12.0, 3.0] and moved["middle"] == 3.0 and moved["status"] == "ok"
+    height = next(m for m in s["measures"] if m["label"] == "Jump height")
+    assert height["jumps"] == [31, 31, 31] and height["unit"] == " cm"   # jump_height_m 0.31, in cm
+    assert s["guidance"]["items"] and [t["counted"] for t in s["tries"]] == [True, False, True, True]
+    for jargon in ("FPPA", "KASR", "fppa", "kasr"):
+        assert jargon not in json.dumps(s)
     assert post(client, "/station/cancel", token).status_code == 200
     v = client.get("/station/state").get_json()
-    assert v["athlete"] is None and v["session"] is None and v["result"] is None
+    assert v["athlete"] is None and v["session"] is None and v["summary"] is None
 
 
 def test_view_never_carries_identifiers() -> None:
     from kiosk.analysis.thresholds import Thresholds
 
     snap = {"state": "result", "seq": 4, "athlete": {"id": 7, "display_name": "Chris Private", "athlete_number": "55",
-                                                      "team": "A", "notes": "secret", "sex": "male"},
+                                                      "team": "A", "notes": "secret", "sex": "male", "birth_year": 2001},
             "last_result": trial_json("PASS", 1.0), "attempts": 1, "valid_trials": 1, "trial": "1 of 3"}
-    v = station_view(snap, thresholds=Thresholds(), trials_per_session=3, session_results=[snap["last_result"]])
+    v = station_view(snap, thresholds=Thresholds(), trials_per_session=3, this_year=2026)
     text = json.dumps(v)
-    for secret in ("Private", "55", "secret", '"id"', "male"):
+    for secret in ("Private", "55", "secret", '"id"', "male", "2001"):
         assert secret not in text
-    assert v["athlete"] == {"name": "Chris"}
+    assert v["athlete"] == {"name": "Chris", "minor": False, "ask_about": False}
 
 
-def test_leg_ranges_follow_sex_and_borderline() -> None:
+def test_numbers_are_rounded_the_way_the_rule_compares_them() -> None:
+    # over the limit by the rule is never shown at or under it, and the other way round
+    assert rule_round(0.597, 2, 0.6, out=True) == 0.59
+    assert rule_round(10.58, 1, 10.6, out=False) == 10.5
+    assert rule_round(10.6, 1, 10.6, out=True) == 10.6          # ">= 10.6" reads right as 10.6
+    assert rule_round(13.04, 1, 13.0, out=True) == 13.1          # "> 13" must not read 13.0
+    assert rule_round(7.26, 1, 13.0, out=False) == 7.3
+
+
+def test_summary_limit_follows_sex_and_marks_the_flagged_knee() -> None:
     from kiosk.analysis.thresholds import Thresholds
 
     th = Thresholds()
-    res = trial_json("FLAG", 11.0, peak=11.0)
-    female = legs_view(res, th, "female")["left"]["metrics"]
-    male = legs_view(res, th, "male")["left"]["metrics"]
-    assert female[0]["high"] == th.peak_fppa_female_deg and female[0]["status"] == "borderline"
-    assert male[0]["high"] == th.peak_fppa_male_deg and male[0]["status"] == "out"
-    assert female[1]["status"] == "out"                 # 11.0 against the 10.6 deg limit
-    res["legs"]["left"]["valgus_displacement"] = 2.0
-    assert legs_view(res, th, None)["left"]["metrics"][1]["status"] == "ok"
+    jumps = [trial_json("FLAG", 11.0, peak=11.0) for _ in range(3)]
+    for j in jumps:
+        j["legs"]["right"]["valgus_displacement"] = 2.0
+    summary = {"verdict": "FLAG", "trials_needed": 3, "medians": {}}
+    female = {m["label"]: m for m in measures(summary, jumps, th, "female")}
+    male = {m["label"]: m for m in measures(summary, jumps, th, "male")}
+    assert female["Left knee angled inward at the deepest point"]["status"] == "ok"
+    assert male["Left knee angled inward at the deepest point"]["status"] == "out"
+    assert female["Left knee moved inward after landing"]["status"] == "out"      # 11.0 against 10.6
+    v = summary_view(summary, list(enumerate(jumps, 1)), th, "female",
+                     picture_url=lambda attempt, flagged: f"/p/{attempt}/{'-'.join(flagged)}")
+    assert v["flagged"] == ["left"] and v["words"].startswith("Your left knee moved inward")
+    assert v["picture"]["url"] == "/p/2/left" and "ring marks the knee" in v["picture"]["caption"]
 
 
 def test_fault_screen_and_healthz(env) -> None:

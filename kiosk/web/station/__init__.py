@@ -14,6 +14,7 @@ personal data, so a supervisor or a coach's monitor can poll it.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -22,6 +23,8 @@ from flask import Blueprint, Response, abort, current_app, jsonify, redirect, re
 
 from kiosk.web.station import checkin, media
 from kiosk.web.station.view import station_view
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("station", __name__, template_folder="templates", static_folder="static",
                static_url_path="/station/static")
@@ -81,23 +84,53 @@ def _view(snapshot: dict) -> dict:
     cfg = _config()
     tracker = _tracker()
     tracker.observe(snapshot)
-    results = tracker.results()
-    result_media = None
-    recorder = current_app.extensions.get("station_recorder")
-    if recorder is not None and snapshot.get("state") == "result" and snapshot.get("athlete"):
-        attempt = int(snapshot.get("attempts") or 0)
-        result_media = media.urls_for(attempt, recorder.ui_media(attempt))
     athlete = snapshot.get("athlete") if isinstance(snapshot.get("athlete"), dict) else {}
+    if snapshot.get("state") == "result" and athlete:
+        _keep_pictures(snapshot, tracker)
 
-    def summarize(trials: list[dict]) -> dict:
+    def summary() -> dict:
         from kiosk.analysis.result import TrialResult
         from kiosk.analysis.session import summarize_session
+        from kiosk.web.station.summary import summary_view
 
-        return summarize_session([TrialResult.from_json(t) for t in trials], thresholds=cfg.scoring,
-                                 sex=athlete.get("sex"), trials_needed=cfg.session.trials).to_json()
+        attempts = tracker.by_attempt()
+        session = summarize_session([TrialResult.from_json(r) for _, r in attempts], thresholds=cfg.scoring,
+                                    sex=athlete.get("sex"), trials_needed=cfg.session.trials).to_json()
+        return summary_view(session, attempts, cfg.scoring, athlete.get("sex"), picture_url=_picture_url,
+                            replay=lambda attempt: _replay_urls(tracker, attempt), guidance=_guidance)
 
-    return station_view(snapshot, thresholds=cfg.scoring, trials_per_session=cfg.session.trials,
-                        guidance=_guidance, session_results=results, media=result_media, summarize=summarize)
+    return station_view(snapshot, thresholds=cfg.scoring, trials_per_session=cfg.session.trials, summary=summary,
+                        this_year=time.localtime().tm_year, adult_age=cfg.session.adult_age)
+
+
+def _keep_pictures(snapshot: dict, tracker: checkin.SessionTracker) -> None:
+    """Each counted jump's peak frame and replay, kept for the summary (the runtime and the
+    recorder hold only the last trial's)."""
+    attempt = int(snapshot.get("attempts") or 0)
+    if not attempt or (snapshot.get("last_outcome") or {}).get("kind") == "practice" or not tracker.wants_pictures(attempt):
+        return
+    record = _runtime().last_record
+    if record is None or record.attempt != attempt or record.verdict == "RETAKE":
+        return
+    recorder = current_app.extensions.get("station_recorder")
+    ui = recorder.ui_media(attempt) if recorder is not None else None
+    tracker.keep_pictures(attempt, {"peak": media.peak_picture(record), "replay": list((ui or {}).get("replay") or []),
+                                    "replay_fps": float((ui or {}).get("replay_fps") or 8.0)})
+
+
+def _picture_url(attempt: int, flagged: tuple[str, ...]) -> str | None:
+    pictures = _tracker().pictures(attempt)
+    if not pictures or not pictures.get("peak"):
+        return None
+    return f"/station/summary/{attempt}/freeze.jpg" + (f"?ring={','.join(flagged)}" if flagged else "")
+
+
+def _replay_urls(tracker: checkin.SessionTracker, attempt: int) -> dict | None:
+    pictures = tracker.pictures(attempt)
+    if not pictures or not pictures.get("replay"):
+        return None
+    return {"urls": [f"/station/summary/{attempt}/replay-{i}.jpg" for i in range(len(pictures["replay"]))],
+            "fps": round(float(pictures["replay_fps"]), 2)}
 
 
 def _guidance(result: dict) -> dict | None:
@@ -118,13 +151,18 @@ def index() -> str:
         "idle_timeout_s": cfg.web.idle_timeout_s,
         "allow_quick_add": cfg.web.allow_quick_add,
         "trials": cfg.session.trials,
+        "practice": cfg.session.practice_jump,
         "countdown_s": cfg.mat.countdown_s,
+        "arm_timeout_s": cfg.session.arm_timeout_s,
+        "adult_age": cfg.session.adult_age,
+        "has_button": cfg.mat.kind == "gpio" and cfg.mat.button_pin >= 0,
         "station_name": cfg.station.name,
+        "this_year": time.localtime().tm_year,
     }
     # "<" escaped so no configured name can close the <script> block the JSON sits in
     boot_json = json.dumps(boot).replace("<", "\\u003c")
     return render_template("station/index.html", boot=boot_json, csrf_token=_csrf_token(),
-                           station_name=cfg.station.name)
+                           station_name=cfg.station.name, boot_values=boot)
 
 
 @bp.get("/station/state")
@@ -193,14 +231,24 @@ def howto_index() -> Response:
     return _nocache(jsonify({"count": len(frames or []), "fps": media.HOWTO_FPS}))
 
 
-@bp.get("/station/result/<int:attempt>/<name>.jpg")
-def result_image(attempt: int, name: str) -> Response:
-    """Freeze-frame (``freeze``) or slow-motion frame (``replay-N``) of the trial on screen only."""
-    recorder = current_app.extensions.get("station_recorder")
+@bp.get("/station/summary/<int:attempt>/<name>.jpg")
+def summary_image(attempt: int, name: str) -> Response:
+    """The summary's pictures of one of this visit's jumps: the peak frame (``freeze``, the
+    knees in ``?ring=`` ringed) or a slow-motion frame (``replay-N``). Only once the session is
+    complete: between jumps the athlete sees no picture of their landing."""
     snap = _runtime().snapshot()
-    if recorder is None or not snap.get("athlete") or int(snap.get("attempts") or 0) != attempt:
+    pictures = _tracker().pictures(attempt)
+    if not snap.get("athlete") or not snap.get("session_done") or not pictures:
         abort(404)
-    jpeg = media.pick_jpeg(recorder.ui_media(attempt), name)
+    if name == "freeze" and pictures.get("peak"):
+        from kiosk.media import encode_jpeg
+
+        ring = tuple(s for s in request.args.get("ring", "").split(",") if s in ("left", "right"))
+        peak = pictures["peak"]
+        image = media.annotate_peak(peak["image"], peak["keypoints"], peak["angles"], min_score=_config().pose.min_score,
+                                    flagged=ring)
+        return Response(encode_jpeg(image, 82), mimetype="image/jpeg", headers={"Cache-Control": "no-store"})
+    jpeg = media.pick_jpeg({"replay": pictures.get("replay")}, name) if name.startswith("replay-") else None
     if jpeg is None:
         abort(404)
     return Response(jpeg, mimetype="image/jpeg", headers={"Cache-Control": "no-store"})
@@ -215,22 +263,53 @@ def roster() -> Response:
     return _nocache(jsonify({"athletes": checkin.search_roster(_store(), q)}))
 
 
+@bp.post("/station/readiness")
+def readiness() -> Response:
+    """The readiness answers. A "yes" (pain today, a recent injury or operation, rehab) ends the
+    visit before check-in: nothing about the person is kept, only that a visit ended here."""
+    data = request.get_json(silent=True) or {}
+    if not data.get("ready"):
+        log.info("visit ended at the readiness check (nothing recorded)")
+    return _nocache(jsonify({"ok": True}))
+
+
 @bp.post("/station/check-in")
 def check_in() -> Response:
     data = request.get_json(silent=True) or {}
     if not data.get("consent"):
         return _error("Please tick the consent box first.", 400)
     cfg = _config()
-    athlete = checkin.resolve_athlete(_store(), data, allow_quick_add=cfg.web.allow_quick_add)
+    try:
+        athlete = checkin.resolve_athlete(_store(), data, allow_quick_add=cfg.web.allow_quick_add)
+    except checkin.NameExists as exc:
+        resp = jsonify({"error": str(exc), "existing": exc.matches})
+        resp.status_code = 409
+        return _nocache(resp)
     _tracker().reset()
     _end_visit()
     _runtime().check_in(athlete)
     return _nocache(jsonify(_view(_runtime().snapshot())))
 
 
+@bp.post("/station/about")
+def about() -> Response:
+    """The optional sex and birth year, stored on the checked-in athlete before the first jump
+    (the limit the analysis applies depends on them)."""
+    snap = _runtime().snapshot()
+    athlete = snap.get("athlete") if isinstance(snap.get("athlete"), dict) else None
+    if not athlete or athlete.get("id") is None or snap.get("state") != "ready" or snap.get("attempts"):
+        return _error("Please check in first.", 409)
+    fields = checkin.about_fields(request.get_json(silent=True) or {}, this_year=time.localtime().tm_year)
+    updated = checkin.save_about(_store(), int(athlete["id"]), fields)
+    _runtime().check_in(updated)   # the runtime scores with what is stored now
+    return _nocache(jsonify(_view(_runtime().snapshot())))
+
+
 @bp.post("/station/start")
 def start() -> Response:
-    _runtime().start()
+    """The on-screen Start: the station arms itself and counts down once the athlete stands
+    still on the box (the start button at the box starts at once)."""
+    _runtime().arm()
     return _nocache(jsonify({"ok": True}))
 
 

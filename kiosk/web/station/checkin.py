@@ -21,6 +21,20 @@ class CheckInError(KioskError, ValueError):
     """The athlete's check-in cannot be done as asked (unknown number, empty name, quick-add off)."""
 
 
+class NameExists(CheckInError):
+    """ "I'm new" with a name already on the roster: the page asks "is this you?" first."""
+
+    def __init__(self, name: str, matches: list[dict]):
+        super().__init__(f"{name} is already on the list. Is this you?")
+        self.matches = matches
+
+
+#: A second "add me" of the same name within this many seconds is the same tap, not a twin.
+REPEAT_ADD_S = 30.0
+_recent_adds: dict[str, tuple[int, float]] = {}
+_add_lock = threading.Lock()
+
+
 def _athlete_dict(row: Any) -> dict:
     """A store row/record as a plain dict (the store may return dataclasses or mappings)."""
     if row is None:
@@ -92,8 +106,75 @@ def resolve_athlete(store: Any, data: dict, *, allow_quick_add: bool) -> dict:
         name = " ".join(str(data["new_name"]).split())[:MAX_NAME]
         if len(name) < MIN_QUERY:
             raise CheckInError("Please type your name (at least 2 letters).")
-        return _athlete_dict(store.get_athlete(store.add_athlete(name)))
+        return _athlete_dict(store.get_athlete(_add_once(store, name, confirmed=bool(data.get("confirm_new")))))
     raise CheckInError("Pick your name, key your number, or add yourself.")
+
+
+def same_name(store: Any, name: str) -> list[dict]:
+    """Active athletes whose name is ``name`` (case and spacing ignored), as roster items."""
+    key = " ".join(name.split()).casefold()
+    out = []
+    for r in map(_athlete_dict, store.list_athletes(active_only=True)):
+        if " ".join(str(r.get("display_name") or "").split()).casefold() == key:
+            item = {"id": int(r["id"]), "name": str(r.get("display_name") or "")}
+            if r.get("athlete_number"):
+                item["number"] = str(r["athlete_number"])
+            out.append(item)
+    return out[:MAX_MATCHES]
+
+
+def _add_once(store: Any, name: str, *, confirmed: bool) -> int:
+    """The new athlete's id. A name already on the roster needs ``confirmed`` (the athlete said
+    "no, that is not me"); a repeat of the same add within REPEAT_ADD_S (a double or triple tap,
+    two browser tabs) gives the athlete just made instead of a second one."""
+    import time
+
+    key = name.casefold()
+    with _add_lock:
+        now = time.monotonic()
+        recent = _recent_adds.get(key)
+        if recent is not None and now - recent[1] < REPEAT_ADD_S and store.get_athlete(recent[0]):
+            return recent[0]
+        existing = same_name(store, name)
+        if existing and not confirmed:
+            raise NameExists(name, existing)
+        athlete_id = int(store.add_athlete(name))
+        _recent_adds[key] = (athlete_id, now)
+        return athlete_id
+
+
+SEX_CHOICES = {"female": "female", "male": "male", "prefer_not_to_say": "prefer_not_to_say", "": None}
+
+
+def about_fields(data: dict, *, this_year: int) -> dict:
+    """The optional sex and birth year from the "About you" step, checked; empty ones left out."""
+    out: dict[str, Any] = {}
+    sex = str(data.get("sex") or "").strip().lower().replace(" ", "_")
+    if sex not in SEX_CHOICES:
+        raise CheckInError("Pick female, male or prefer not to say (or skip).")
+    if SEX_CHOICES[sex] is not None:
+        out["sex"] = SEX_CHOICES[sex]
+    year = str(data.get("birth_year") or "").strip()
+    if year:
+        if not (year.isdigit() and len(year) == 4 and this_year - 100 <= int(year) <= this_year - 5):
+            raise CheckInError(f"Please key your birth year as four digits, like {this_year - 15}.")
+        out["birth_year"] = int(year)
+    return out
+
+
+def save_about(store: Any, athlete_id: int, fields: dict) -> dict:
+    """Store the optional fields on the athlete; the updated athlete. A store that does not yet
+    keep "prefer not to say" keeps nothing for it (the same limit applies: the more lenient one)."""
+    if fields:
+        try:
+            store.update_athlete(athlete_id, **fields)
+        except KioskError:
+            if fields.get("sex") != "prefer_not_to_say":
+                raise
+            rest = {k: v for k, v in fields.items() if k != "sex"}
+            if rest:
+                store.update_athlete(athlete_id, **rest)
+    return _athlete_dict(store.get_athlete(athlete_id))
 
 
 class SessionTracker:
@@ -108,11 +189,26 @@ class SessionTracker:
         self._lock = threading.Lock()
         self._athlete: Any = None
         self._results: dict[Any, dict] = {}
+        self._pictures: dict[int, dict] = {}   # attempt -> the peak frame and replay, for the summary
 
     def reset(self) -> None:
         with self._lock:
             self._athlete = None
             self._results = {}
+            self._pictures = {}
+
+    def wants_pictures(self, attempt: int) -> bool:
+        with self._lock:
+            return attempt not in self._pictures
+
+    def keep_pictures(self, attempt: int, pictures: dict) -> None:
+        """The summary shows the middle jump's picture: each jump's is kept until the visit ends."""
+        with self._lock:
+            self._pictures.setdefault(attempt, pictures)
+
+    def pictures(self, attempt: int) -> dict | None:
+        with self._lock:
+            return self._pictures.get(attempt)
 
     def observe(self, snapshot: dict) -> None:
         athlete = snapshot.get("athlete") or None
@@ -123,17 +219,23 @@ class SessionTracker:
                     self._athlete, self._results = None, {}
                 return
             if key_athlete != self._athlete:
-                self._athlete, self._results = key_athlete, {}
+                self._athlete, self._results, self._pictures = key_athlete, {}, {}
             session = snapshot.get("session")
             if isinstance(session, dict) and isinstance(session.get("results"), list):
                 self._results = {i: r for i, r in enumerate(session["results"]) if isinstance(r, dict)}
                 return
             result = snapshot.get("last_result")
             attempt = snapshot.get("attempts")
-            if isinstance(result, dict) and snapshot.get("state") == "result" and attempt:
+            if isinstance(result, dict) and snapshot.get("state") == "result" and attempt and \
+                    (snapshot.get("last_outcome") or {}).get("kind") != "practice":
                 # One result per attempt: repeated snapshots of the same result do not add up.
                 self._results.setdefault(int(attempt), result)
 
     def results(self) -> list[dict]:
         with self._lock:
             return list(self._results.values())
+
+    def by_attempt(self) -> list[tuple[int, dict]]:
+        """(attempt number, result) of this visit's jumps, in order."""
+        with self._lock:
+            return sorted(((int(k), r) for k, r in self._results.items()), key=lambda item: item[0])

@@ -66,8 +66,9 @@ def howto_frames(app: Any) -> list[bytes] | None:
 
 
 def annotate_peak(image: np.ndarray, keypoints: np.ndarray, angles: dict[str, float | None], *,
-                  min_score: float = 0.3) -> np.ndarray:
-    """The freeze-frame: skeleton, thick hip-knee-ankle lines and each leg's FPPA by its knee.
+                  min_score: float = 0.3, flagged: tuple[str, ...] = ()) -> np.ndarray:
+    """The freeze-frame: skeleton, thick hip-knee-ankle lines and each leg's FPPA by its knee;
+    a thick ring around each knee in ``flagged`` (the athlete's own sides that moved inward).
 
     Labels name the athlete's own side ("L" is the athlete's left leg, which is on the image's
     right in the unmirrored frontal view) and sit on the outer side of each knee.
@@ -88,6 +89,10 @@ def annotate_peak(image: np.ndarray, keypoints: np.ndarray, angles: dict[str, fl
         if not (kps[[hip, knee, ankle], 2] >= min_score).all():
             continue
         pts = [tuple(int(round(v)) for v in kps[j, :2]) for j in (hip, knee, ankle)]
+        if side in flagged:
+            ring = max(12, round(unit * 0.07))
+            cv2.circle(out, pts[1], ring, (0, 0, 0), thick * 3, cv2.LINE_AA)
+            cv2.circle(out, pts[1], ring, (255, 176, 32), thick * 2, cv2.LINE_AA)
         cv2.line(out, pts[0], pts[1], color, thick, cv2.LINE_AA)
         cv2.line(out, pts[1], pts[2], color, thick, cv2.LINE_AA)
         # the straight hip-ankle reference line, thin and white: the knee's offset from it is the valgus
@@ -105,6 +110,25 @@ def annotate_peak(image: np.ndarray, keypoints: np.ndarray, angles: dict[str, fl
         cv2.rectangle(out, (x - 4, y - th - 4), (x + tw + 4, y + 6), (0, 0, 0), -1)
         cv2.putText(out, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, scale, color, max(1, thick - 1), cv2.LINE_AA)
     return out
+
+
+def peak_picture(record: Any, max_side: int = 640) -> dict | None:
+    """The trial's peak-valgus frame (downscaled), its keypoints on that scale and both legs'
+    angles: kept per jump so the summary can draw the middle jump with the flagged knee ringed."""
+    from kiosk.web.station.recorder import peak_frame
+
+    pk = peak_frame(record)
+    if pk is None:
+        return None
+    i, angles = pk
+    pose = record.poses[i]
+    frame = next((f for f in record.frames if f.index == pose.index), None)
+    if frame is None:
+        return None
+    small = downscale(frame.image, max_side)
+    kps = np.array(pose.keypoints, dtype=np.float32)
+    kps[:, :2] *= small.shape[1] / frame.image.shape[1]
+    return {"image": small, "keypoints": kps, "angles": angles}
 
 
 def urls_for(attempt: int, ui: dict | None) -> dict | None:

@@ -1,10 +1,12 @@
 """The station screen's view model: what the touch UI may show, built from a runtime snapshot.
 
 The browser never sees the runtime snapshot itself. Everything it shows goes through
-:func:`station_view`, which keeps only the current athlete's display name and this session's
-results (privacy: a station in a gym is looked at by whoever walks past), turns the analysis
-result into numbers with their normal ranges from the configured thresholds, and attaches the
-guidance text. Pure: no I/O, so it is unit-tested without a server.
+:func:`station_view`, which keeps only the current athlete's first name and this visit's
+progress (privacy: a station in a gym is looked at by whoever walks past). The session is
+blinded: until the session is complete the view carries no verdict, number, picture or exercise
+of any jump, only whether the last jump counted (and if not, why and what to change); the
+summary (:mod:`kiosk.web.station.summary`) then gives all of it once. Pure: no I/O, so it is
+unit-tested without a server.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 from kiosk.analysis.thresholds import Thresholds
 
 #: Runtime states during which the athlete is busy jumping: the idle timer must not fire then.
-BUSY_STATES = frozenset({"countdown", "awaiting_landing", "contact", "flight", "landed", "analysing"})
+BUSY_STATES = frozenset({"arming", "countdown", "awaiting_landing", "contact", "flight", "landed", "analysing"})
 
 #: Friendly full-screen texts per fault kind; the runtime's own message is shown under it.
 FAULT_TEXT: dict[str, tuple[str, str]] = {
@@ -89,219 +91,77 @@ def _with_kind(snapshot: dict) -> Any:
     return snapshot.get("fault")
 
 
-def _athlete_view(athlete: Any) -> dict | None:
-    """Only what the screen greets the athlete with: a first name (or a display name)."""
+def _athlete_view(athlete: Any, *, this_year: int | None = None, adult_age: int = 16) -> dict | None:
+    """Only what the screen greets the athlete with: a first name; and whether the supervision
+    note applies (younger than ``adult_age`` by birth year) and the optional fields are missing."""
     if not athlete or not isinstance(athlete, dict):
         return None
     name = str(athlete.get("display_name") or athlete.get("name") or "").strip()
     first = name.split()[0] if name else ""
-    return {"name": first or "athlete"}
-
-
-def peak_fppa_limit(thresholds: Thresholds, sex: str | None) -> float:
-    """The upper normal peak FPPA for the athlete's sex; unknown gets the wider female range."""
-    s = (sex or "").strip().lower()[:1]
-    if s == "f":
-        return thresholds.peak_fppa_female_deg
-    if s == "m":
-        return thresholds.peak_fppa_male_deg
-    return thresholds.peak_fppa_unknown_deg
-
-
-def _metric(label: str, value: Any, unit: str, *, low: float | None, high: float | None,
-            borderline: float, digits: int = 1) -> dict:
-    """A value with its normal range; ``status`` is ok / borderline / out / unknown."""
-    v = _num(value, digits)
-    status = "unknown"
-    if v is not None:
-        status = "ok"
-        for bound, outside in ((high, v > (high or 0)), (low, v < (low or 0))):
-            if bound is None:
-                continue
-            if outside:
-                status = "out"
-                break
-            if abs(v - bound) <= borderline:
-                status = "borderline"
-    return {"label": label, "value": v, "unit": unit, "low": low, "high": high, "status": status}
-
-
-def legs_view(result: dict, thresholds: Thresholds, sex: str | None) -> dict:
-    """Per leg (athlete's own side): FPPA at contact and peak, valgus displacement, standing FPPA."""
-    limit = peak_fppa_limit(thresholds, sex)
-    legs = result.get("legs") or {}
-    out: dict[str, dict] = {}
-    for side in ("left", "right"):
-        leg = legs.get(side) or {}
-        out[side] = {
-            "side": side,
-            "label": "Left leg" if side == "left" else "Right leg",
-            "short": "L" if side == "left" else "R",
-            "peak_fppa": _num(leg.get("fppa_peak")),
-            "metrics": [
-                _metric("Knee angle at peak (FPPA)", leg.get("fppa_peak"), "°", low=None, high=limit,
-                        borderline=thresholds.borderline_deg),
-                _metric("Knee moves inward after landing", leg.get("valgus_displacement"), "°", low=None,
-                        high=thresholds.valgus_displacement_deg, borderline=thresholds.borderline_deg),
-                _metric("Knee angle standing still", leg.get("static_fppa"), "°", low=None,
-                        high=thresholds.static_fppa_refer_deg, borderline=thresholds.borderline_deg),
-            ],
-        }
-    return out
-
-
-def both_legs_view(result: dict, thresholds: Thresholds) -> list[dict]:
-    """Measures of both legs together: knee/ankle separation ratio and the jump itself."""
-    jump = result.get("jump") or {}
-    items = [
-        _metric("Knee gap vs ankle gap at peak (KASR)", result.get("kasr_peak"), "", low=thresholds.kasr_peak_min,
-                high=None, borderline=thresholds.borderline_kasr, digits=2),
-    ]
-    height = jump.get("height_cm", jump.get("jump_height_cm"))
-    if height is None and jump.get("height_m") is not None:
-        height = float(jump["height_m"]) * 100.0
-    if height is not None:
-        items.append({"label": "Jump height", "value": _num(height), "unit": " cm", "low": None, "high": None,
-                      "status": "info"})
-    contact = jump.get("contact_time_s", jump.get("contact_s"))
-    if contact is not None:
-        items.append({"label": "Ground contact", "value": _num(float(contact) * 1000.0, 0), "unit": " ms",
-                      "low": None, "high": None, "status": "info"})
-    return items
-
-
-VERDICT_WORDS = {
-    "PASS": "Good knee control",
-    "FLAG": "Knees moved inward: worth coaching",
-    "RETAKE": "We could not measure that jump",
-}
-
-
-def _verdict_words(verdict: str, findings: Any) -> str:
-    """The verdict's subtitle; a FLAG for one knee only names that knee (the athlete's own side),
-    so "Knees moved inward" never sits above reasons about the right knee alone."""
-    found = set(findings or ()) if isinstance(findings, list | tuple) else set()
-    sides = [s for s in ("left", "right") if f"dynamic_valgus_{s}" in found]
-    if verdict == "FLAG" and len(sides) == 1:
-        return f"{sides[0].capitalize()} knee moved inward: worth coaching"
-    return VERDICT_WORDS.get(verdict, verdict)
-
-
-def _reason_texts(result: dict) -> list[str]:
-    """Reasons as plain sentences (the analysis may give strings or {code, message} mappings)."""
-    texts = []
-    for r in result.get("reasons") or []:
-        if isinstance(r, dict):
-            texts.append(str(r.get("message") or r.get("text") or r.get("code") or ""))
-        else:
-            texts.append(str(r))
-    return [t for t in texts if t][:4]
-
-
-def result_view(result: dict, thresholds: Thresholds, sex: str | None,
-                guidance: Callable[[dict], dict | None] | None = None) -> dict:
-    """The result screen's content for one trial's ``TrialResult.to_json()``."""
-    verdict = str(result.get("verdict") or "RETAKE").upper()
-    view = {
-        "verdict": verdict,
-        "words": _verdict_words(verdict, result.get("findings")),
-        "borderline": bool(result.get("borderline")),
-        "reasons": _reason_texts(result),
-        "legs": legs_view(result, thresholds, sex) if verdict != "RETAKE" else None,
-        "both": both_legs_view(result, thresholds) if verdict != "RETAKE" else [],
-        "guidance": None,
-    }
-    if guidance is not None:
-        try:
-            view["guidance"] = guidance(result)
-        except (KeyError, ValueError, TypeError):
-            view["guidance"] = None
-    return view
+    year = athlete.get("birth_year")
+    minor = None
+    if this_year is not None and isinstance(year, int | str) and str(year).isdigit():
+        minor = this_year - int(year) < adult_age
+    return {"name": first or "athlete", "minor": minor,
+            "ask_about": not athlete.get("sex") or not athlete.get("birth_year")}
 
 
 def _trial_view(snapshot: dict, trials_per_session: int) -> dict:
-    """The "Jump 2 of 3" label: the runtime's label when it gives one, else from its counters."""
+    """The "Jump 2 of 3" label of the jump on screen, and of the one after it."""
     total = int(snapshot.get("trials_total") or trials_per_session)
     valid = int(snapshot.get("valid_trials") or 0)
     label = snapshot.get("trial")
+    if label == "Practice jump":
+        return {"number": 0, "of": total, "label": "Practice jump", "practice": True,
+                "next_label": "Practice jump" if snapshot.get("practice") else f"Jump 1 of {total}"}
     number = min(valid + (0 if snapshot.get("state") == "result" else 1), total)
-    if isinstance(label, str) and " of " in label:
-        head = label.split(" of ")[0].strip()
-        number = int(head) if head.isdigit() else number
-    elif isinstance(label, int):
-        number = label
+    if isinstance(label, str) and " of " in label and label.split(" of ")[0].strip().isdigit():
+        number = int(label.split(" of ")[0])
     nxt = min(valid + 1, total)
-    return {"number": max(number, 1), "of": total, "label": f"Jump {max(number, 1)} of {total}",
-            "next_number": nxt, "next_label": f"Next jump ({nxt} of {total})"}
+    return {"number": max(number, 1), "of": total, "label": f"Jump {max(number, 1)} of {total}", "practice": False,
+            "next_label": f"Jump {nxt} of {total}"}
 
 
-def session_view(snapshot: dict, results: list[dict], trials_per_session: int,
-                 summarize: Callable[[list[dict]], dict | None] | None = None,
-                 guidance: Callable[[dict], dict | None] | None = None) -> dict:
-    """This visit's trials and, once complete, the session verdict (the analysis' summary)."""
-    total = int(snapshot.get("trials_total") or trials_per_session)
-    valid = sum(1 for r in results if str(r.get("verdict", "")).upper() != "RETAKE")
-    complete = bool(snapshot.get("session_done")) if "session_done" in snapshot else valid >= total
-    view: dict[str, Any] = {
-        "trials": [{"n": i + 1, "verdict": str(r.get("verdict", "")).upper()} for i, r in enumerate(results)],
-        "valid": valid, "needed": total, "complete": complete, "verdict": None, "words": None, "guidance": None,
-    }
-    if complete and summarize is not None and results:
-        summary = summarize(results) or {}
-        verdict = str(summary.get("verdict") or "").upper()
-        if verdict == "INCOMPLETE" or (verdict == "" and valid < total):
-            verdict = "RETAKE"
-            view["words"] = f"Only {valid} of {total} jumps could be measured: please try again another time"
-        view["verdict"] = verdict or None
-        if verdict and not view["words"]:
-            view["words"] = SESSION_WORDS.get(verdict, verdict)
-        if guidance is not None and verdict in ("PASS", "FLAG"):
-            try:
-                view["guidance"] = guidance(summary)
-            except (KeyError, ValueError, TypeError):
-                view["guidance"] = None
-    return view
-
-
-SESSION_WORDS = {
-    "PASS": "Good knee control over your jumps",
-    "FLAG": "Knees moved inward: worth coaching",
-    "RETAKE": "Not enough clear jumps to judge",
-}
+def _outcome_view(outcome: Any) -> dict | None:
+    """The last jump's outcome for the between-jumps screens: counted, practice, or a RETAKE with
+    its reason and tries left. Never a verdict word or a number of the jump itself."""
+    if not isinstance(outcome, dict) or outcome.get("kind") not in ("recorded", "retake", "practice"):
+        return None
+    keep = ("kind", "text", "reason", "tries_left", "still_needed", "number", "of")
+    return {k: outcome[k] for k in keep if k in outcome}
 
 
 def station_view(snapshot: dict, *, thresholds: Thresholds, trials_per_session: int,
-                 guidance: Callable[[dict], dict | None] | None = None,
-                 session_results: list[dict] | None = None, media: dict | None = None,
-                 summarize: Callable[[list[dict]], dict | None] | None = None) -> dict:
-    """The JSON the station page renders. Only the current athlete; no identifiers, no history."""
+                 summary: Callable[[], dict | None] | None = None, this_year: int | None = None,
+                 adult_age: int = 16) -> dict:
+    """The JSON the station page renders. Only the current athlete; no identifiers, no history;
+    no result of any jump until the session is complete (``summary`` builds that screen)."""
     state = str(snapshot.get("state") or "idle")
     athlete = snapshot.get("athlete") if isinstance(snapshot.get("athlete"), dict) else None
-    sex = (athlete or {}).get("sex")
+    done = bool(snapshot.get("session_done")) and state == "result"
     view: dict[str, Any] = {
         "seq": snapshot.get("seq", 0),
         "state": state,
         "prompt": str(snapshot.get("prompt") or ""),
+        "next_prompt": snapshot.get("next_prompt"),
         "fault": _fault_view(_with_kind(snapshot)) if (snapshot.get("fault") or state == "fault") else None,
-        "athlete": _athlete_view(athlete),
+        "athlete": _athlete_view(athlete, this_year=this_year, adult_age=adult_age),
         "trial": _trial_view(snapshot, trials_per_session),
         "countdown": _num(snapshot.get("countdown_s", snapshot.get("countdown")), 1),
+        "arming_s": _num(snapshot.get("arming_s"), 0),
+        "arm_timeout_s": _num(snapshot.get("arm_timeout_s"), 0),
         "progress": _num(snapshot.get("progress"), 2),
         "busy": state in BUSY_STATES,
-        "result": None,
+        "outcome": _outcome_view(snapshot.get("last_outcome")) if athlete else None,
         "session": None,
+        "summary": None,
     }
     if state == "fault" and view["fault"] is None:
         view["fault"] = _fault_view(snapshot.get("prompt") or "fault")
-    last = snapshot.get("last_result")
-    if isinstance(last, dict) and athlete and state == "result":
-        rv = result_view(last, thresholds, sex, guidance)
-        rv.update(media or {})
-        if rv["verdict"] == "RETAKE":
-            # No angles on a jump that could not be measured: a number would look like a result.
-            rv.pop("freeze_url", None)
-            view["trial"]["next_label"] = view["trial"]["next_label"].replace("Next jump", "Try again")
-        view["result"] = rv
     if athlete:
-        view["session"] = session_view(snapshot, session_results or [], trials_per_session, summarize, guidance)
+        total = int(snapshot.get("trials_total") or trials_per_session)
+        view["session"] = {"counted": int(snapshot.get("valid_trials") or 0), "needed": total,
+                           "attempts": int(snapshot.get("attempts") or 0), "complete": done}
+        if done and summary is not None:
+            view["summary"] = summary()
     return view
