@@ -56,26 +56,6 @@ def test_hostile_and_non_latin_names_round_trip(client, store, coach) -> None:
     assert sorted(r["display_name"] for r in csv.DictReader(io.StringIO(roster_csv.removeprefix(export.BOM)))) == sorted(NASTY)
 
 
-def test_roster_edit_and_csv_import(client, store, coach) -> None:
-    upload = "\ufeffathlete_number,display_name,team,sex,birth_year\r\n11,Ἀχιλλεύς,Hoplites,male,2008\r\n12,李小龍,,,\r\n"
-    r = client.post("/coach/roster/import", data={"csrf_token": coach, "file": (io.BytesIO(upload.encode()), "r.csv")},
-                    content_type="multipart/form-data", follow_redirects=True)
-    assert "2 added, 0 updated" in r.get_data(as_text=True)
-    a = store.athlete_by_number("11")
-    assert (a["display_name"], a["team"], a["sex"], a["birth_year"]) == ("Ἀχιλλεύς", "Hoplites", "male", 2008)
-    bad = "display_name,birth_year\r\nOK,2001\r\nBad,year\r\n"
-    r = client.post("/coach/roster/import", data={"csrf_token": coach, "file": (io.BytesIO(bad.encode()), "r.csv")},
-                    content_type="multipart/form-data", follow_redirects=True)
-    assert "Nothing imported" in r.get_data(as_text=True) and "line 3" in r.get_data(as_text=True)
-    assert len(store.list_athletes()) == 2
-    r = client.post(f"/coach/roster/{a['id']}/edit", data={"display_name": "Achilles", "sex": "", "birth_year": "",
-                                                           "csrf_token": coach})
-    assert r.status_code == 302 and store.get_athlete(a["id"])["sex"] is None
-    assert store.get_athlete(a["id"])["active"] == 0  # unticked box
-    r = client.post(f"/coach/roster/{a['id']}/edit", data={"display_name": "", "csrf_token": coach})
-    assert r.status_code == 400 and "needs a name" in r.get_data(as_text=True)
-
-
 def test_trial_page_media_and_range_requests(client, store, coach) -> None:
     clip = os.urandom(5000)
     tid = _trial(store, "Media Person", "FLAG", NOW, media={"replay.mp4": clip, "peak.jpg": b"\xff\xd8\xff"})

@@ -87,35 +87,6 @@ def test_session_medians_use_valid_trials_only(db: Store) -> None:
         statistics.median(r["legs"]["left"]["fppa_peak"] for r in valid), abs=5e-3)
 
 
-def test_roster_round_trip_and_update_by_number(db: Store, tmp_path: Path) -> None:
-    for i, name in enumerate(NASTY):
-        db.add_athlete(name, athlete_number=f"N{i}", team="=team" if i == 0 else "", sex="male" if i % 2 else None,
-                       birth_year=2000 + i, notes="line1\nline2")
-    text = export.roster_csv(db.list_athletes())
-    other = Store(tmp_path / "other")
-    other.migrate()
-    assert export.import_roster(other, text) == (len(NASTY), 0)
-    strip = [{k: v for k, v in a.items() if k not in ("id", "created_at")} for a in db.list_athletes()]
-    assert [{k: v for k, v in a.items() if k not in ("id", "created_at")} for a in other.list_athletes()] == strip
-    # a second import of an edited sheet updates by athlete_number instead of adding
-    edited = "athlete_number,display_name,team\r\nN1,Renamed,U18\r\n"
-    assert export.import_roster(other, edited) == (0, 1)
-    assert other.athlete_by_number("N1")["display_name"] == "Renamed"
-    assert other.athlete_by_number("N1")["birth_year"] == 2001  # columns left out keep their values
-    other.close()
-
-
-def test_roster_import_is_all_or_nothing(db: Store) -> None:
-    bad = "display_name,sex\r\nAlice,female\r\nBob,robot\r\n"
-    with pytest.raises(InputError, match="line 3: sex"):
-        export.import_roster(db, bad)
-    assert db.list_athletes() == []
-    with pytest.raises(InputError, match="unknown column"):
-        export.import_roster(db, "display_name,password\r\nA,x\r\n")
-    with pytest.raises(InputError, match="display_name"):
-        export.import_roster(db, "name\r\nA\r\n")
-
-
 def test_clips_zip_streams_media_with_manifest(db: Store) -> None:
     sid = db.start_session(db.add_athlete("李小龍"), started_at=T0)
     clip = bytes(range(256)) * 9000  # ~2.3 MB: several chunks

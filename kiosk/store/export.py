@@ -1,10 +1,11 @@
-"""Exports for spreadsheets and archives: trial CSV, session-summary CSV, roster CSV, clips ZIP.
+"""Exports for spreadsheets and archives: trial CSV, session-summary CSV, clips ZIP (the roster
+CSV and its import are in :mod:`kiosk.store.roster`).
 
 CSV follows RFC 4180 through the ``csv`` module (comma, double-quote escaping, CRLF line ends).
 Columns and units are defined once here (``TRIAL_COLUMNS``, ``SESSION_COLUMNS``) and documented in
 ``docs/EXPORTS.md`` (a test checks the two agree). Text cells that a spreadsheet would run as a
 formula (starting with ``= + - @``, tab or CR) get a leading apostrophe; the roster import strips
-it again, so names round-trip.
+it again (:func:`unsafe_text`), so names round-trip.
 """
 
 from __future__ import annotations
@@ -305,76 +306,6 @@ def sessions_csv(store: Store, start: str, end: str, tz: tzinfo | None, *, bom: 
     buf = io.StringIO()
     write_csv(buf, [c[0] for c in SESSION_COLUMNS], session_rows(store, start, end, tz, **filters), bom=bom)
     return buf.getvalue()
-
-
-# --- roster ---------------------------------------------------------------------------------
-
-ROSTER_COLUMNS = ["athlete_id", "athlete_number", "display_name", "team", "sex", "birth_year", "notes", "active"]
-
-
-def roster_csv(athletes: Iterable[dict], *, bom: bool = True) -> str:
-    buf = io.StringIO()
-    rows = ([str(a["id"]), safe_text(a["athlete_number"]), safe_text(a["display_name"]), safe_text(a["team"]),
-             a["sex"] or "", str(a["birth_year"] or ""), safe_text(a["notes"]), "1" if a["active"] else "0"]
-            for a in athletes)
-    write_csv(buf, ROSTER_COLUMNS, rows, bom=bom)
-    return buf.getvalue()
-
-
-def import_roster(store: Store, text: str) -> tuple[int, int]:
-    """Add or update athletes from a roster CSV; all rows or none. Returns (added, updated).
-
-    A row matches an existing athlete by ``athlete_id`` (of this station), else by
-    ``athlete_number``; other rows are added. Only ``display_name`` is required; columns left out keep their stored values.
-    """
-    text = text.removeprefix(BOM)
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = [h.strip() for h in (reader.fieldnames or [])]
-    if "display_name" not in header:
-        raise InputError("the roster CSV needs a header row with at least a display_name column")
-    unknown = set(header) - set(ROSTER_COLUMNS)
-    if unknown:
-        raise InputError(f"the roster CSV has unknown column(s): {', '.join(sorted(unknown))}")
-    plans: list[tuple[int, int | None, dict[str, Any]]] = []
-    for row in reader:
-        line = reader.line_num
-        row = {(k or "").strip(): unsafe_text((v or "").strip()) for k, v in row.items() if k}
-        if not any(row.values()):
-            continue
-        fields = {k: v for k, v in row.items() if k != "athlete_id"}
-        existing = None
-        if row.get("athlete_id"):
-            try:
-                existing = store.get_athlete(int(row["athlete_id"]))
-            except ValueError:
-                raise InputError(f"roster line {line}: athlete_id {row['athlete_id']!r} is not a number") from None
-        # An id from another station's export matches nothing here: fall back to the number.
-        if existing is None and row.get("athlete_number"):
-            existing = store.athlete_by_number(row["athlete_number"])
-        if existing is None and not row.get("display_name"):
-            raise InputError(f"roster line {line}: display_name is empty")
-        if "active" in fields and fields["active"] == "":
-            del fields["active"]
-        plans.append((line, existing["id"] if existing else None, fields))
-    from kiosk.store.db import _athlete_values
-
-    added = updated = 0
-    with store.tx() as conn:
-        for line, athlete_id, fields in plans:
-            try:
-                values = _athlete_values(fields, partial=athlete_id is not None)
-            except InputError as exc:
-                raise InputError(f"roster line {line}: {exc}") from None
-            if athlete_id is None:
-                values["created_at"] = store.now_iso()
-                conn.execute(f"INSERT INTO athletes ({', '.join(values)}) VALUES ({', '.join('?' for _ in values)})",
-                             list(values.values()))
-                added += 1
-            elif values:
-                conn.execute(f"UPDATE athletes SET {', '.join(f'{k} = ?' for k in values)} WHERE id = ?",
-                             [*values.values(), athlete_id])
-                updated += 1
-    return added, updated
 
 
 # --- clips ZIP ------------------------------------------------------------------------------

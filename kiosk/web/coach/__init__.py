@@ -24,7 +24,7 @@ from flask import (
     url_for,
 )
 
-from kiosk.errors import ConfigError, InputError, KioskError
+from kiosk.errors import ConfigError, InputError
 from kiosk.store import export
 from kiosk.store import media as media_files
 from kiosk.store.settings import COACH_BOUNDS, coach_keys, field_info, internal_keys, parse_form_value
@@ -169,75 +169,6 @@ def media(relpath: str) -> Any:
     return send_file(path, conditional=True, max_age=0)
 
 
-# --- roster ---------------------------------------------------------------------------------
-
-_FORM_FIELDS = ("display_name", "athlete_number", "team", "sex", "birth_year", "notes")
-
-
-def _athlete_form() -> dict[str, Any]:
-    data: dict[str, Any] = {k: request.form.get(k, "") for k in _FORM_FIELDS}
-    data["active"] = request.form.get("active") == "1"
-    return data
-
-
-@bp.route("/roster", methods=["GET", "POST"])
-@auth.coach_required
-def roster() -> Any:
-    store = get_store()
-    status = 200
-    form: dict[str, Any] = {}
-    if request.method == "POST":
-        form = _athlete_form()
-        try:
-            new_id = store.add_athlete(**form)
-        except InputError as exc:
-            flash(str(exc), "error")
-            status = 400
-        else:
-            flash(f"Added {form['display_name'].strip()}.", "ok")
-            return redirect(url_for("coach.roster", _anchor=f"a{new_id}"))
-    team = request.args.get("team") or None
-    return render_template("coach/roster.html", athletes=store.list_athletes(team=team), teams=store.teams(),
-                           team=team or "", form=form), status
-
-
-@bp.route("/roster/<int:athlete_id>/edit", methods=["GET", "POST"])
-@auth.coach_required
-def edit_athlete(athlete_id: int) -> Any:
-    a = _athlete_or_404(athlete_id)
-    if request.method == "POST":
-        form = _athlete_form()
-        try:
-            get_store().update_athlete(athlete_id, **form)
-        except InputError as exc:
-            flash(str(exc), "error")
-            return render_template("coach/athlete_form.html", athlete={**a, **form}), 400
-        flash("Saved.", "ok")
-        return redirect(url_for("coach.athlete", athlete_id=athlete_id))
-    return render_template("coach/athlete_form.html", athlete=a)
-
-
-@bp.post("/roster/import")
-@auth.coach_required
-def import_roster() -> Any:
-    upload = request.files.get("file")
-    if upload is None or not upload.filename:
-        flash("Choose a CSV file to import.", "error")
-        return redirect(url_for("coach.roster"))
-    try:
-        text = upload.read().decode("utf-8")
-    except UnicodeDecodeError:
-        flash("The file is not UTF-8 text. Save it from your spreadsheet as 'CSV UTF-8'.", "error")
-        return redirect(url_for("coach.roster"))
-    try:
-        added, updated = export.import_roster(get_store(), text)
-    except KioskError as exc:
-        flash(f"Nothing imported: {exc}", "error")
-    else:
-        flash(f"Imported: {added} added, {updated} updated.", "ok")
-    return redirect(url_for("coach.roster"))
-
-
 def _csv_response(text: str, filename: str) -> Response:
     return Response(text.encode("utf-8"), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
@@ -245,12 +176,6 @@ def _csv_response(text: str, filename: str) -> Response:
 
 def _bom() -> bool:
     return request.args.get("bom", "1") != "0"
-
-
-@bp.get("/roster.csv")
-@auth.coach_required
-def roster_csv() -> Any:
-    return _csv_response(export.roster_csv(get_store().list_athletes(), bom=_bom()), "roster.csv")
 
 
 # --- exports --------------------------------------------------------------------------------
@@ -343,4 +268,4 @@ def reset_settings() -> Any:
 
 
 # Routes kept in their own modules register on ``bp`` when imported.
-from kiosk.web.coach import account, screens  # noqa: E402,F401
+from kiosk.web.coach import account, records, screens  # noqa: E402,F401
