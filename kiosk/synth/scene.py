@@ -33,7 +33,7 @@ def make_camera(p: SynthParams, body: Body) -> Camera:
     # a landing nearer the camera stays in the picture; a jump up off the box rises above it
     bottom = np.array([0.0, -0.03, 0.25 + p.step_nearer_m])
     top_box = np.array([0.0, p.box_height_m + body.height + 0.05 + p.jump_up_off_box_mps**2 / (2 * G), STAND_Z])
-    top_jump = np.array([0.0, body.height + jump + 0.02, 0.0])
+    top_jump = np.array([0.0, body.height + jump + 0.02, p.step_nearer_m])
     cam_pos = np.array([0.0, p.camera_height_m, p.camera_distance_m])
 
     def elev(q: np.ndarray) -> float:

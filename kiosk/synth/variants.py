@@ -249,7 +249,7 @@ class VariantMotion(Motion):
         """As the normal trial, but low enough that neither leg over-stretches when the feet are
         at different heights (one foot still on the box, the other already on the mat)."""
         pelvis = super()._pelvis(t, ankles)
-        reach = 0.995 * (self.b.thigh + self.b.shank)
+        reach = self.b.thigh + self.b.shank - 1e-4
         for side, sg in (("left", 1.0), ("right", -1.0)):
             off = pelvis + np.array([sg * self.b.hip_half, 0.0, 0.0]) - ankles[side]
             room = np.sqrt(np.maximum(reach**2 - off[:, 0] ** 2 - off[:, 2] ** 2, 1e-6))
@@ -307,7 +307,8 @@ class VariantMotion(Motion):
         pole /= np.linalg.norm(pole, axis=-1, keepdims=True)
         x = (a * a - c * c + d * d) / (2 * d)
         h = np.sqrt(np.maximum(a * a - x * x, 0.0))
-        elbow = sh + u * x[:, None] + pole * h[:, None]
+        # blended in from the normal arm (the ramp is ~0.13 s; the bone lengths are exact once there)
+        elbow = pose[f"{side}_elbow"] + w * (sh + u * x[:, None] + pole * h[:, None] - pose[f"{side}_elbow"])
         wrist = sh + u * d[:, None]
         across = kneecap - wrist
         hand = wrist + across / np.linalg.norm(across, axis=-1, keepdims=True) * b.hand * 0.75
