@@ -93,5 +93,5 @@ def test_doctor_command_exit_code(tmp_path: Path, capsys):
     out = capsys.readouterr().out
     lines = [ln for ln in out.splitlines() if ln[:4] in ("OK  ", "WARN", "FAIL")]
     assert [ln.split()[1] for ln in lines] == ["camera", "mat", "model", "disk", "clock", "database"]
-    assert "serve --demo" in out
+    assert "`jumpkiosk demo`" in out
     assert rc == (1 if any(ln.startswith("FAIL") for ln in lines) else 0)

@@ -42,7 +42,7 @@ def check_camera(config, seconds: float = 2.0) -> Finding:
         cam.start()
     except KioskError as exc:
         status = WARN if config.camera.source in ("picamera2", "v4l2") else FAIL
-        return Finding(status, "camera", f"{exc}. The demo (camera source \"synthetic\" or \"replay\") still works")
+        return Finding(status, "camera", f"{exc}. `jumpkiosk demo` (a replayed camera) still works")
     try:
         ring = RingBuffer(cam.fps, max(seconds, 1.0), cam.shape)
         cam.trigger()  # replay/synthetic: play the jump, so decoding speed is part of the figure
@@ -88,7 +88,7 @@ def check_mat(config, *, interactive: bool = False, wait_s: float = 10.0,
         factory = pin_factory if pin_factory is not None else make_pin_factory(m.pin_factory)
         mat = GpioMat(m.pin, debounce_ms=m.debounce_ms, pin_factory=factory, sense_pin=m.sense_pin, clock=clock)
     except KioskError as exc:
-        return Finding(FAIL, "mat", f"{exc}. The demo (mat kind \"simulated\") still works")
+        return Finding(FAIL, "mat", f"{exc}. `jumpkiosk demo` (a simulated mat) still works")
     try:
         if not mat.connected:
             return Finding(FAIL, "mat", f"the mat on GPIO{m.pin} is unplugged (sense wire GPIO{m.sense_pin} reads high)")
@@ -212,6 +212,6 @@ def run_doctor(config, *, interactive: bool = False, camera_seconds: float = 2.0
         findings.append(f)
     hardware_missing = [f.name for f in findings if f.name in ("camera", "mat") and f.status != OK]
     if hardware_missing:
-        out(f"note: {' and '.join(hardware_missing)} not ready; `jumpkiosk serve --demo` runs with the synthetic "
+        out(f"note: {' and '.join(hardware_missing)} not ready; `jumpkiosk demo` runs the station with the synthetic "
             "athlete and a simulated mat")
     return findings

@@ -154,14 +154,26 @@ def make_pin_factory(name: str):  # -> gpiozero Factory | None
     return None
 
 
+#: What to install when gpiozero finds no pin library (its own message says only "Unable to load
+#: any default pin factory!"). Named here once: the station's fault and doctor's FAIL line show it.
+NO_GPIO_LIBRARY = ("no GPIO library: on Raspberry Pi OS run `sudo apt install python3-lgpio`; "
+                   "off a Pi use [mat] kind = \"none\" (events from the video) or \"simulated\"")
+
+
 def _button(pin: int, factory, what: str):
+    import warnings
+
     from gpiozero import Button
-    from gpiozero.exc import GPIOZeroError
+    from gpiozero.exc import BadPinFactory, GPIOZeroError
 
     try:
-        return Button(pin, pull_up=True, bounce_time=None, pin_factory=factory)
+        with warnings.catch_warnings():  # gpiozero warns once per factory it tries; the error says it all
+            warnings.simplefilter("ignore")
+            return Button(pin, pull_up=True, bounce_time=None, pin_factory=factory)
+    except BadPinFactory:
+        raise MatError(f"{what} on GPIO{pin}: {NO_GPIO_LIBRARY}") from None
     except GPIOZeroError as exc:
-        raise MatError(f"{what} on GPIO{pin} cannot be opened ({exc}); run `jumpkiosk doctor`") from None
+        raise MatError(f"{what} on GPIO{pin} cannot be opened ({exc}): check [mat] pin and that no other program holds it") from None
     except (OSError, RuntimeError, ImportError) as exc:
         raise MatError(f"no GPIO for the {what} ({exc}); use [mat] kind = \"simulated\" off a Pi") from None
 
