@@ -499,6 +499,8 @@ EXPLAINS: dict[str, frozenset[str]] = {
     "no_drop": frozenset({"implausible_jump", "uneven_landing", "mat_video_disagree", "off_mat"}),
     "off_mark": frozenset({"mat_video_disagree", "off_mat"}),
     "no_rebound": frozenset({"implausible_jump"}),
+    # the mat closes under the first foot, the video's contact waits for both
+    "uneven_landing": frozenset({"mat_video_disagree"}),
 }
 
 

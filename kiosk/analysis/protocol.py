@@ -47,6 +47,8 @@ REST_AFTER_S = (0.03, 0.12)
 #: fall under gravity, so g = drop / (2 T^2). Below this many leg lengths per s^2 (about a third
 #: of the slowest real g: 9.81 m/s^2 over a leg of 1.05 m is 9.3) the landing was no fall.
 MIN_FALL_G_LL = 3.0
+#: A fall's speed grows this much (or more) over its last three quarters (free fall: 2x).
+FALL_SPEEDUP = 1.6
 #: ... and above this the clip runs fast (g of 9.81 m/s^2 over a 0.55 m leg is 17.8; 2x playback
 #: reads 4x): the fall alone then says wrong_speed where no flight can be fitted.
 MAX_FALL_G_LL = 45.0
@@ -76,6 +78,8 @@ FLIGHT_MIN_S = 0.08
 MAX_FLIGHTS = 2
 #: One foot landing this long before the other (or 2.5 frames, whichever is longer).
 UNEVEN_S = 0.08
+#: ... each ankle's floor is its low point over this long after contact.
+UNEVEN_REST_S = 0.3
 #: Body size (shoulder width) at landing over standing: a 0.5 m step forward at 2.5 m gives 1.25.
 MAX_SCALE_GROWTH = 1.4
 #: Seconds of standing and of fall the sizes are measured over.
@@ -171,6 +175,24 @@ def _flight_g(t: np.ndarray, y: np.ndarray, start: float, stop: float, dt: float
     return float(2 * coef[0])
 
 
+def _accelerates(t: np.ndarray, y: np.ndarray, start: float, stop: float, dt: float) -> bool:
+    """Whether the descent over [start, stop) is a free fall's, only slowed: a parabola fits it
+    and its speed at the end is at least ``FALL_SPEEDUP`` times that at the start (from rest
+    through the last 3/4 of a fall the speed doubles). A step or crouch down is not: its speed
+    stays level or drops toward the floor. Slow-motion playback keeps the shape."""
+    sel = (t >= start - dt) & (t < stop) & np.isfinite(y)
+    if sel.sum() < MIN_FLIGHT_SAMPLES:
+        return False
+    tt = t[sel] - start
+    coef = np.polyfit(tt, y[sel], 2)
+    resid = y[sel] - np.polyval(coef, tt)
+    span = float(y[sel].max() - y[sel].min())
+    if span <= 0 or float(np.std(resid)) > MAX_FIT_RESIDUAL * span / 4:
+        return False
+    v0, v1 = np.polyval(np.polyder(coef), [0.0, stop - start])
+    return bool(v1 > 0 and v1 >= FALL_SPEEDUP * max(v0, 0.0) and coef[0] > 0)
+
+
 def check_protocol(t: np.ndarray, xy: np.ndarray, ev: Events, dt: float,
                    mat_edges: Sequence[MatEdge] | None = None) -> tuple[list[ProtocolFailure], dict]:
     """Every protocol gate on cleaned keypoints ``xy`` (N, 17, 2) at times ``t``; returns the
@@ -231,8 +253,9 @@ def check_protocol(t: np.ndarray, xy: np.ndarray, ev: Events, dt: float,
                     g_fall = drop / (2 * span**2)  # the last 3/4 of a fall from rest take half of it
                     figures["fall_g_ll"] = round(g_fall, 2)
                     if g_fall < MIN_FALL_G_LL:
-                        out.append(ProtocolFailure("no_drop", f"the last 3/4 of the {drop:.2f} leg-length drop took "
-                                                              f"{span:.2f} s (g {g_fall:.1f} leg lengths/s^2)"))
+                        code = "wrong_speed" if _accelerates(t, ankle, start, ic, dt) else "no_drop"
+                        out.append(ProtocolFailure(code, f"the last 3/4 of the {drop:.2f} leg-length drop took "
+                                                         f"{span:.2f} s (g {g_fall:.1f} leg lengths/s^2)"))
                     elif g_fall > MAX_FALL_G_LL:
                         out.append(ProtocolFailure("wrong_speed", f"the drop fell at {g_fall:.0f} leg lengths/s^2"))
 
@@ -250,15 +273,14 @@ def check_protocol(t: np.ndarray, xy: np.ndarray, ev: Events, dt: float,
             flight = land - to
             if not FLIGHT_RANGE_S[0] <= flight <= FLIGHT_RANGE_S[1]:
                 out.append(ProtocolFailure("implausible_jump", f"flight {flight:.2f} s"))
-            elif fast_enough:
-                gs = [g for g in (_flight_g(t, hip, to, land, dt, scale), _flight_g(t, ankle, to, land, dt, scale))
-                      if g is not None]
-                if gs:
-                    g = float(np.median(gs))
-                    figures["flight_g_ll"] = round(g, 2)
-                    if not FLIGHT_G_LL[0] <= g <= FLIGHT_G_LL[1]:
-                        out.append(ProtocolFailure("wrong_speed", f"the flight bends at {g:.1f} leg lengths/s^2 "
-                                                                  f"(real: {FLIGHT_G_LL[0]:g}-{FLIGHT_G_LL[1]:g})"))
+            gs = [g for g in (_flight_g(t, hip, to, land, dt, scale), _flight_g(t, ankle, to, land, dt, scale))
+                  if g is not None] if fast_enough else []
+            if gs:
+                g = float(np.median(gs))
+                figures["flight_g_ll"] = round(g, 2)
+                if not FLIGHT_G_LL[0] <= g <= FLIGHT_G_LL[1]:
+                    out.append(ProtocolFailure("wrong_speed", f"the flight bends at {g:.1f} leg lengths/s^2 "
+                                                              f"(real: {FLIGHT_G_LL[0]:g}-{FLIGHT_G_LL[1]:g})"))
 
     # --- both feet at once -----------------------------------------------------------------
     uneven = uneven_contact(t, xy, ic, box)
@@ -290,9 +312,11 @@ def uneven_contact(t: np.ndarray, xy: np.ndarray, ic: float, box: float | None) 
     times = []
     for j in (LEFT_ANKLE, RIGHT_ANKLE):
         y = xy[:, j, 1]
-        own = _median(y[(t >= ic + REST_AFTER_S[0]) & (t <= ic + REST_AFTER_S[1])])
-        if own is None:
+        # each ankle's own floor: its low point in the contact (a late foot lands after ``ic``)
+        near = y[(t >= ic) & (t <= ic + UNEVEN_REST_S) & np.isfinite(y)]
+        if not len(near):
             return None
+        own = float(np.percentile(near, 80))
         level = own - 0.1 * (own - box)
         # the crossing nearest contact: search up to 0.3 s after the joint contact time
         stop = ic + 0.3
