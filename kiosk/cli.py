@@ -18,6 +18,7 @@ from kiosk.errors import KioskError
 
 COMMAND_MODULES = (
     "kiosk.commands.analyze",
+    "kiosk.commands.score",
     "kiosk.commands.simulate",
     "kiosk.commands.validate",
     "kiosk.commands.serve",

@@ -39,7 +39,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="draw the skeleton onto the (single) input; .mp4 for clips, .png/.jpg also for a photo")
     p.add_argument("--mat", metavar="MAT.csv", help="contact-mat edges for the (single) clip; without it events come from the video")
     p.add_argument("--json", action="store_true", help="score the landing and print the trial result as JSON")
-    p.add_argument("--sex", choices=("female", "male"), default=None, help="athlete's sex for the peak-FPPA norm")
+    from kiosk.commands.score import add_profile_arguments
+
+    add_profile_arguments(p)  # --sex, --birth-year, --test-year: the limit that applies (shared with `score`)
     p.set_defaults(func=run)
 
 
@@ -194,20 +196,23 @@ def run(args: argparse.Namespace) -> int:
         raise
     finally:
         estimator.close()
-    if args.keypoints_out:
+    if args.keypoints_out and not (args.json or args.mat):  # scored: written with the scored poses below
         write_keypoints_json(args.keypoints_out, model, results)
         print(f"wrote {args.keypoints_out} ({sum(len(p) for _, p in results)} frames, model {model})")
     if args.overlay_out:
         print(f"wrote {args.overlay_out}")
     if args.json or args.mat:
-        print_trials(args, cfg, results)
+        print_trials(args, cfg, results, model)
     return 0
 
 
-def print_trials(args: argparse.Namespace, cfg, results: list) -> None:
-    """Score each clip's landing and print ``TrialResult.to_json()`` (one object, or a list)."""
+def print_trials(args: argparse.Namespace, cfg, results: list, model: str = "") -> None:
+    """Score each clip's landing and print ``TrialResult.to_json()`` (one object, or a list).
+    With ``--keypoints-out`` the file also holds the poses each verdict came from, so
+    ``jumpkiosk score`` gives the same result without the clip (kiosk.commands.score)."""
     import json
 
+    from kiosk.commands.score import profile_kwargs, scored_block, write_scored_keypoints
     from kiosk.matcsv import read_mat_csv
     from kiosk.pose.movenet import create_estimator
     from kiosk.pose.refine import images_from_source, score_trial
@@ -220,13 +225,22 @@ def print_trials(args: argparse.Namespace, cfg, results: list) -> None:
     # the landing window re-posed on one square, as the station poses it (kiosk.pose.landing)
     tracker = None if args.no_track else create_estimator(args.model or cfg.pose.model, args.threads or cfg.pose.threads,
                                                           min_score=cfg.pose.min_score)
+    profile = profile_kwargs(args, cfg)
+    out, scored = [], []
     try:
-        out = [score_trial(poses, edges, images=images_from_source(info.path) if info.kind == "video" else None,
-                           refiner=refiner, tracker=tracker, thresholds=cfg.scoring, sex=args.sex,
-                           frame_size=(info.width, info.height), min_score=cfg.pose.min_score)[0].to_json()
-               for info, poses in results]
+        for info, poses in results:
+            kwargs = {"thresholds": cfg.scoring, "frame_size": (info.width, info.height),
+                      "min_score": cfg.pose.min_score, **profile}
+            result, used, _ = score_trial(poses, edges, images=images_from_source(info.path) if info.kind == "video" else None,
+                                          refiner=refiner, tracker=tracker, **kwargs)
+            out.append(result.to_json())
+            if args.keypoints_out:
+                scored.append(scored_block(result, used, edges, kwargs))
     finally:
         for est in (refiner, tracker):
             if est is not None:
                 est.close()
+    if args.keypoints_out:
+        write_scored_keypoints(args.keypoints_out, model, results, scored)
+        print(f"wrote {args.keypoints_out} ({sum(len(p) for _, p in results)} frames, model {model}, with the scored poses)")
     print(json.dumps(out[0] if len(out) == 1 else out, indent=2))
