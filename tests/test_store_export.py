@@ -40,7 +40,7 @@ def test_every_column_is_documented_with_its_unit() -> None:
     doc = (ROOT / "docs" / "EXPORTS.md").read_text(encoding="utf-8")
     for name, unit, _ in export.TRIAL_COLUMNS:
         assert f"| `{name}` | {unit} |" in doc, name
-    for name, unit in export.SESSION_COLUMNS:
+    for name, unit, _ in export.SESSION_COLUMNS:
         assert f"| `{name}` | {unit} |" in doc, name
 
 

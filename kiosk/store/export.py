@@ -153,6 +153,23 @@ def reasons_text(reasons: Any) -> str:
     return "; ".join(reason_text(r) for r in (reasons or []))
 
 
+def finding_codes(result: dict) -> list[str]:
+    """A stored result's finding codes (for a RETAKE its gate codes); older results carried
+    their codes in the reasons instead."""
+    codes = [c for c in result.get("findings") or [] if isinstance(c, str)]
+    if not codes:
+        codes = [r["code"] for r in result.get("reasons") or [] if isinstance(r, dict) and r.get("code")]
+    return list(dict.fromkeys(codes))
+
+
+def finding_titles(codes: list[str]) -> str:
+    """The codes in plain words for a coach (the guidance file's titles), separated by '; '."""
+    from kiosk.analysis.guidance import load_guidance
+
+    titles = load_guidance().get("findings", {})
+    return "; ".join(str(titles.get(c, {}).get("title") or c.replace("_", " ")) for c in codes)
+
+
 # --- trial rows -----------------------------------------------------------------------------
 
 Column = tuple[str, str, Callable[[dict, tzinfo | None], str]]
@@ -165,6 +182,26 @@ def _metric(*path: str, digits: int = 2) -> Callable[[dict, tzinfo | None], str]
 def _local(t: dict, tz: tzinfo | None) -> str:
     lt = local_time(t["recorded_at"], tz)
     return lt.isoformat(timespec="seconds") if lt else ""
+
+
+def _limit(key: str) -> Callable[[dict, tzinfo | None], str]:
+    """A limit the trial was scored with; empty for results stored before limits were kept."""
+    def get(t: dict, tz: tzinfo | None) -> str:
+        m = t["metrics"] or {}
+        value = _get(m, "limit", "peak_fppa_deg") if key == "peak_fppa_deg" else _get(m, "scoring", "thresholds", key)
+        return _num(value, 1)
+    return get
+
+
+def _lr_diff(t: dict, tz: tzinfo | None) -> str:
+    left = _get(t["metrics"], "legs", "left", "valgus_displacement")
+    right = _get(t["metrics"], "legs", "right", "valgus_displacement")
+    return _num(left - right, 2) if isinstance(left, (int, float)) and isinstance(right, (int, float)) else ""
+
+
+def _quality(key: str, digits: int) -> Callable[[dict, tzinfo | None], str]:
+    return lambda t, tz: _num(_get(t.get("quality") or {}, key) if _get(t.get("quality") or {}, key) is not None
+                              else _get(t["metrics"], "quality", key), digits)
 
 
 #: (name, unit, extractor). Left/right are the athlete's own legs. Empty cell = not measured.
@@ -180,9 +217,15 @@ TRIAL_COLUMNS: list[Column] = [
     ("sex", "female/male/empty", lambda t, tz: t.get("sex") or ""),
     ("birth_year", "year", lambda t, tz: str(t["birth_year"]) if t.get("birth_year") else ""),
     ("session_id", "", lambda t, tz: str(t["session_id"])),
+    ("session_verdict", "PASS/FLAG/INCOMPLETE/empty", lambda t, tz: t.get("session_verdict") or ""),
     ("trial_no", "", lambda t, tz: str(t["trial_no"])),
     ("verdict", "PASS/FLAG/RETAKE", lambda t, tz: t["verdict"]),
-    ("reasons", "text; separated by '; '", lambda t, tz: safe_text(reasons_text(t.get("reasons")))),
+    ("borderline", "0/1", lambda t, tz: "1" if (t["metrics"] or {}).get("borderline") is True else "0"),
+    ("finding_codes", "codes; separated by ' '", lambda t, tz: " ".join(finding_codes(t["metrics"] or {}))),
+    ("reasons", "text; separated by '; '", lambda t, tz: safe_text(finding_titles(finding_codes(t["metrics"] or {})))),
+    ("limit_peak_fppa_deg", "deg", _limit("peak_fppa_deg")),
+    ("limit_valgus_displacement_deg", "deg", _limit("valgus_displacement_deg")),
+    ("limit_basis", "text", lambda t, tz: safe_text(_get(t["metrics"], "limit", "why") or "")),
     ("left_fppa_ic_deg", "deg", _metric("legs", "left", "fppa_ic")),
     ("left_fppa_peak_deg", "deg", _metric("legs", "left", "fppa_peak")),
     ("left_valgus_displacement_deg", "deg", _metric("legs", "left", "valgus_displacement")),
@@ -191,12 +234,18 @@ TRIAL_COLUMNS: list[Column] = [
     ("right_fppa_peak_deg", "deg", _metric("legs", "right", "fppa_peak")),
     ("right_valgus_displacement_deg", "deg", _metric("legs", "right", "valgus_displacement")),
     ("right_static_fppa_deg", "deg", _metric("legs", "right", "static_fppa")),
+    ("lr_diff_valgus_displacement_deg", "deg", _lr_diff),
     ("kasr_ic", "ratio", _metric("kasr_ic", digits=3)),
     ("kasr_peak", "ratio", _metric("kasr_peak", digits=3)),
     ("contact_time_s", "s", _metric("jump", "contact_time_s", digits=3)),
     ("flight_time_s", "s", _metric("jump", "flight_time_s", digits=3)),
     ("jump_height_m", "m", _metric("jump", "jump_height_m", digits=3)),
     ("rsi", "m/s", _metric("jump", "rsi", digits=3)),
+    ("capture_fps", "frames/s", _quality("fps", 1)),
+    ("capture_frames_contact_to_peak", "count", _quality("frames_contact_to_peak", 0)),
+    ("capture_lower_limb_seen_share", "0-1", _quality("lower_limb_seen_share", 3)),
+    ("capture_hand_on_leg_share", "0-1", _quality("hand_on_leg_share", 3)),
+    ("capture_hip_width_ratio", "ratio", _quality("hip_width_ratio", 3)),
     ("scoring_version", "", lambda t, tz: safe_text(t.get("scoring_version"))),
     ("media_files", "count", lambda t, tz: str(len(t.get("media") or {}))),
 ]
@@ -206,7 +255,7 @@ def _decoded(t: dict) -> dict:
     """Trial rows straight from SQL carry JSON text; decode only the columns the CSV reads."""
     if isinstance(t.get("metrics"), str):
         t = dict(t)
-        for key in ("metrics", "reasons", "media"):
+        for key in ("metrics", "reasons", "media", "quality"):
             t[key] = json.loads(t[key])
     return t
 
@@ -243,14 +292,72 @@ _SESSION_METRICS = [
     ("rsi", ("jump", "rsi"), 3),
 ]
 
-SESSION_COLUMNS: list[tuple[str, str]] = [
-    ("session_id", ""), ("started_at_utc", "ISO 8601 UTC"), ("ended_at_utc", "ISO 8601 UTC"),
-    ("started_at_local", "ISO 8601 with offset"), ("station", ""), ("athlete_id", ""), ("athlete_number", ""),
-    ("athlete_name", ""), ("team", ""), ("sex", "female/male/empty"), ("verdict", "PASS/FLAG/RETAKE/INCOMPLETE/empty"),
-    ("trials", "count"), ("valid_trials", "count"), ("flagged_trials", "count"),
-] + [(f"median_{name}", unit) for name, unit in (
-    ("left_fppa_peak_deg", "deg"), ("right_fppa_peak_deg", "deg"), ("left_valgus_displacement_deg", "deg"),
-    ("right_valgus_displacement_deg", "deg"), ("kasr_peak", "ratio"), ("jump_height_m", "m"), ("rsi", "m/s"))]
+SessionColumn = tuple[str, str, Callable[[dict, tzinfo | None], str]]
+
+
+def _session_local(sc: dict, tz: tzinfo | None) -> str:
+    lt = local_time(sc["started_at"], tz)
+    return lt.isoformat(timespec="seconds") if lt else ""
+
+
+def _med(leg: str | None, key: str, digits: int) -> Callable[[dict, tzinfo | None], str]:
+    return lambda sc, tz: _num(sc["medians"][leg][key] if leg else sc["medians"][key], digits)
+
+
+def _stored_limit(key: str) -> Callable[[dict, tzinfo | None], str]:
+    return lambda sc, tz: _num(sc["limits"][key], 1) if sc["limits"]["stored"] else ""
+
+
+def _change(leg: str) -> Callable[[dict, tzinfo | None], str]:
+    return lambda sc, tz: _num((sc["change"] or {}).get(f"{leg}_valgus_displacement_deg"), 2)
+
+
+def _capture_min(key: str, digits: int) -> Callable[[dict, tzinfo | None], str]:
+    def get(sc: dict, tz: tzinfo | None) -> str:
+        values = [v for t in sc["trials"] if t["verdict"] != "RETAKE"
+                  for v in [_get(t.get("quality") or {}, key) or _get(t["metrics"], "quality", key)]
+                  if isinstance(v, (int, float))]
+        return _num(min(values), digits) if values else ""
+    return get
+
+
+#: One row per athlete-session (see :mod:`kiosk.store.screens`): (name, unit, extractor).
+SESSION_COLUMNS: list[SessionColumn] = [
+    ("session_id", "", lambda sc, tz: str(sc["session_id"])),
+    ("started_at_utc", "ISO 8601 UTC", lambda sc, tz: sc["started_at"]),
+    ("ended_at_utc", "ISO 8601 UTC", lambda sc, tz: sc["session"]["ended_at"] or ""),
+    ("started_at_local", "ISO 8601 with offset", _session_local),
+    ("station", "", lambda sc, tz: safe_text(sc["session"]["station_name"])),
+    ("athlete_id", "", lambda sc, tz: str(sc["athlete_id"])),
+    ("athlete_number", "", lambda sc, tz: safe_text(sc["session"]["athlete_number"])),
+    ("athlete_name", "", lambda sc, tz: safe_text(sc["session"]["display_name"])),
+    ("team", "", lambda sc, tz: safe_text(sc["session"]["team"])),
+    ("sex", "female/male/empty", lambda sc, tz: sc["session"]["sex"] or ""),
+    ("verdict", "PASS/FLAG/RETAKE/INCOMPLETE/empty", lambda sc, tz: sc["session"]["verdict"] or ""),
+    ("borderline", "0/1", lambda sc, tz: "1" if sc["borderline"] else "0"),
+    ("flagged_side", "left/right/both/empty", lambda sc, tz: sc["flagged_side"]),
+    ("finding_codes", "codes; separated by ' '", lambda sc, tz: " ".join(sc["findings"])),
+    ("reasons", "text; separated by '; '", lambda sc, tz: safe_text(finding_titles(sc["findings"]))),
+    ("limit_peak_fppa_deg", "deg", _stored_limit("peak_fppa_deg")),
+    ("limit_valgus_displacement_deg", "deg", _stored_limit("valgus_displacement_deg")),
+    ("limit_basis", "text", lambda sc, tz: safe_text(sc["limits"]["why"] if sc["limits"]["stored"] else "")),
+    ("trials", "count", lambda sc, tz: str(len(sc["trials"]))),
+    ("valid_trials", "count", lambda sc, tz: str(sum(t["verdict"] != "RETAKE" for t in sc["trials"]))),
+    ("flagged_trials", "count", lambda sc, tz: str(sum(t["verdict"] == "FLAG" for t in sc["trials"]))),
+    ("median_left_fppa_peak_deg", "deg", _med("left", "fppa_peak_deg", 2)),
+    ("median_right_fppa_peak_deg", "deg", _med("right", "fppa_peak_deg", 2)),
+    ("median_left_valgus_displacement_deg", "deg", _med("left", "valgus_displacement_deg", 2)),
+    ("median_right_valgus_displacement_deg", "deg", _med("right", "valgus_displacement_deg", 2)),
+    ("median_lr_diff_valgus_displacement_deg", "deg", _med(None, "left_right_diff_displacement_deg", 2)),
+    ("median_kasr_peak", "ratio", _med(None, "kasr_peak", 3)),
+    ("median_jump_height_m", "m", _med(None, "jump_height_m", 3)),
+    ("median_rsi", "m/s", _med(None, "rsi", 3)),
+    ("change_left_valgus_displacement_deg", "deg", _change("left")),
+    ("change_right_valgus_displacement_deg", "deg", _change("right")),
+    ("previous_verdict", "PASS/FLAG/empty", lambda sc, tz: sc["previous_verdict"] or ""),
+    ("capture_fps_min", "frames/s", _capture_min("fps", 1)),
+    ("capture_lower_limb_seen_share_min", "0-1", _capture_min("lower_limb_seen_share", 3)),
+]
 
 
 def session_medians(trials: list[dict]) -> dict[str, float | None]:
@@ -288,18 +395,14 @@ def session_records(store: Store, start: str, end: str, *, athlete_id: int | Non
 
 
 def session_rows(store: Store, start: str, end: str, tz: tzinfo | None, **filters: Any) -> list[list[str]]:
-    rows = []
-    for r in session_records(store, start, end, **filters):
-        a = r["athlete"]
-        started_local = local_time(r["started_at"], tz)
-        rows.append([
-            str(r["session_id"]), r["started_at"], r["ended_at"] or "",
-            started_local.isoformat(timespec="seconds") if started_local else "",
-            safe_text(r["station"]), str(a["id"]), safe_text(a["athlete_number"]), safe_text(a["display_name"]),
-            safe_text(a["team"]), a["sex"] or "", r["verdict"] or "", str(r["trials"]), str(r["valid_trials"]),
-            str(r["flagged_trials"]), *[_num(r["medians"][name], digits) for name, _, digits in _SESSION_METRICS],
-        ])
-    return rows
+    """One row per session started in [start, end), oldest first (columns: SESSION_COLUMNS)."""
+    from kiosk.analysis.thresholds import Thresholds
+    from kiosk.store.screens import screens
+
+    # Thresholds() only fills in for sessions stored without limits, whose limit columns stay empty.
+    return [[fn(sc, tz) for _, _, fn in SESSION_COLUMNS]
+            for sc in screens(store, start, end, Thresholds(), team=filters.get("team"),
+                              athlete_id=filters.get("athlete_id"))]
 
 
 def sessions_csv(store: Store, start: str, end: str, tz: tzinfo | None, *, bom: bool = True, **filters: Any) -> str:
