@@ -117,3 +117,29 @@ def test_demo_clips_are_cached(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     bad = Truth.load(folders[1] / "truth.json").legs
     assert max(good["left"]["fppa_peak"], good["right"]["fppa_peak"]) < 5
     assert min(bad["left"]["fppa_peak"], bad["right"]["fppa_peak"]) > 14
+
+
+def test_protocol_options_draw_what_they_claim(tmp_path: Path) -> None:
+    # no box in the countermovement jump in place: the box's top face shows the room behind it
+    with_box, no_box = ClipRenderer(small(6)), ClipRenderer(small(6, cmj_in_place=True))
+    (u, v), _ = with_box.scene.camera.project(np.array([0.25, with_box.params.box_height_m - 0.01, -0.5]))
+    assert np.abs(with_box.room.image[int(v), int(u)].astype(int) - no_box.room.image[int(v), int(u)].astype(int)).sum() > 20
+    # the still figure is drawn where its truth joints are, in the background of every frame
+    r = ClipRenderer(small(6, static_figure=True))
+    truth = render_clip(small(6, static_figure=True), tmp_path)
+    plain = ClipRenderer(small(6)).room.image.astype(int)
+    for name in ("nose", "left_hip", "right_knee", "left_ankle"):
+        x, y = np.round(truth.extra["static_figure_joints"][name]).astype(int)
+        assert np.abs(r.room.image[y, x].astype(int) - plain[y, x]).sum() > 0, name
+    assert read_mat_csv(tmp_path / "mat.csv") == truth.mat_edges()
+
+
+def test_simulate_protocol_option_writes_its_story(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "trial"
+    assert main(["simulate", "--out", str(out), "--seed", "2", "--fps", "30", "--width", "320", "--height", "240",
+                 "--hops", "3", "--cmj-in-place"]) == 0
+    truth = json.loads((out / "truth.json").read_text())
+    assert truth["protocol"]["expected_findings"] == ["hopping", "no_box"]
+    edges = read_mat_csv(out / "mat.csv")
+    assert [e.pressed for e in edges] == [True, False, True, False, True, False, True] and edges[0].t == 0.0
+    assert "must answer RETAKE (hopping, no_box)" in capsys.readouterr().out
