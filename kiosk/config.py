@@ -141,7 +141,15 @@ class SessionSection:
 class WebSection:
     host: str = setting("127.0.0.1", "Address to listen on. 0.0.0.0 lets coaches on the LAN reach /coach.",
                         check=check_host)
-    port: int = setting(8080, "TCP port.", min=1, max=65535)
+    port: int = setting(8080, "TCP port of plain HTTP: the station's own touchscreen; LAN browsers are sent to tls_port.",
+                        min=1, max=65535)
+    tls_port: int = setting(8443, "HTTPS port for coaches on the LAN (with host = 0.0.0.0). 0: no HTTPS listener.",
+                            min=0, max=65535)
+    tls_cert: str = setting("", "TLS certificate (PEM). Empty: <state_dir>/tls/station.crt, made by setup.sh "
+                                "(jumpkiosk tls-cert).")
+    tls_key: str = setting("", "TLS private key (PEM). Empty: <state_dir>/tls/station.key.")
+    behind_proxy: bool = setting(False, "A reverse proxy on this machine serves the LAN: trust one hop of its "
+                                        "X-Forwarded-For/-Proto headers. Off: such headers make a request a LAN one.")
     secret_key: str = setting("", "Signs session cookies (32+ characters). setup.sh writes a random one; "
                               "empty: random per start.", check=check_secret)
     idle_timeout_s: int = setting(60, "Seconds without a touch before the station returns to Welcome.", min=10, max=3600)
