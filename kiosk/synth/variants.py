@@ -126,10 +126,11 @@ class VariantMotion(Motion):
         self.contacts: list[tuple[float, float | None, float, float]] = []  # (landing, take-off, absorb, depth)
         t = ic
         for k in range(n_after):
-            first_drop = k == 0 and not p.cmj_in_place
-            c = p.contact_s if (first_drop or not p.hops) else hop_c
+            # the landing off the box (and a normal rebound) is a full contact; hops are short and stiff
+            full = (k == 0 and not p.cmj_in_place) or not p.hops
+            c = p.contact_s if full else hop_c
             f = hop_f if p.hops else p.flight_s
-            absorb, depth = (p.absorb_s, p.depth_deg) if c == p.contact_s else (0.45 * c, max(25.0, 0.45 * p.depth_deg))
+            absorb, depth = (p.absorb_s, p.depth_deg) if full else (0.45 * c, max(25.0, 0.45 * p.depth_deg))
             takeoff = t + c
             for side in ("left", "right"):
                 self.segments[side].append((takeoff, floor, G * f / 2, takeoff + f, floor))
@@ -161,7 +162,8 @@ class VariantMotion(Motion):
         keys: list[tuple[float, ...]] = [(0.0, sf), (ev.stand_end, sf)]
         if p.cmj_in_place:
             t0 = ev.flights[0][0]
-            keys += [(ev.stand_end + 0.3, max(55.0, 0.8 * p.depth_deg)), (t0 - 0.04, 20.0, -450.0), (t0, 9.0, -120.0)]
+            crouch = 30.0 if p.hops else max(55.0, 0.8 * p.depth_deg)  # a hop needs only a small dip
+            keys += [(ev.stand_end + 0.3, crouch), (t0 - 0.04, 20.0, -450.0), (t0, 9.0, -120.0)]
         elif p.jump_up_off_box_mps:
             leave = min(ev.leave_left, ev.leave_right)
             keys += [(ev.stand_end + 0.22, 45.0), (leave - 0.04, 20.0, -450.0), (leave, 9.0, -120.0)]
