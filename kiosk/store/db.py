@@ -26,6 +26,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from kiosk.analysis.rescore import scoring_snapshot
 from kiosk.errors import DiskFullError, InputError, MediaError, StoreError
 from kiosk.store import media as media_files
 from kiosk.store.accounts import AccountsMixin
@@ -38,7 +39,7 @@ TRIAL_VERDICTS = ("PASS", "FLAG", "RETAKE")
 SESSION_VERDICTS = ("PASS", "FLAG", "RETAKE", "INCOMPLETE")
 ATHLETE_FIELDS = ("display_name", "athlete_number", "team", "sex", "birth_year", "notes", "active")
 OUT_OF_RANGE = "a number is out of range (ids and counts are at most 19 digits)"
-_JSON_COLUMNS = ("timings", "reasons", "metrics", "quality", "media", "summary")
+_JSON_COLUMNS = ("timings", "reasons", "metrics", "quality", "media", "summary", "scoring")
 
 
 def utc_now() -> datetime:
@@ -139,6 +140,7 @@ class Store(AccountsMixin, SettingsMixin):
         self.clock = clock
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
+        self._gen = 0   # bumped when every connection must be reopened
         self._lock = threading.Lock()
         try:
             self.root.mkdir(mode=media_files.FOLDER_MODE, parents=True, exist_ok=True)
@@ -156,6 +158,8 @@ class Store(AccountsMixin, SettingsMixin):
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
+        if conn is not None and getattr(self._local, "gen", 0) != self._gen:
+            conn = None  # closed by _reset_connections after a read-only or I/O error
         if conn is None:
             try:
                 conn = sqlite3.connect(self.db_path, timeout=self.busy_timeout_ms / 1000, isolation_level=None,
@@ -169,8 +173,22 @@ class Store(AccountsMixin, SettingsMixin):
             _not_world_readable(self.db_path, 0o600)
             self._local.conn = conn
             with self._lock:
+                self._local.gen = self._gen
                 self._all.append(conn)
         return conn
+
+    def _reset_connections(self) -> None:
+        """Close every connection so the next use opens a new one. SQLite opens a database it
+        cannot write read-only and keeps it so; such a connection (in any thread) also keeps
+        the others from writing after the cause is gone. Called on read-only and I/O errors."""
+        with self._lock:
+            self._gen += 1
+            stale, self._all = self._all, []
+        for conn in stale:
+            try:
+                conn.close()
+            except sqlite3.Error:
+                pass
 
     def close(self) -> None:
         with self._lock:
@@ -181,6 +199,9 @@ class Store(AccountsMixin, SettingsMixin):
 
     def _error(self, exc: BaseException) -> StoreError:
         msg = str(exc).lower()
+        if any(k in msg for k in ("readonly", "read-only", "unable to open", "disk i/o", "malformed",
+                                  "not a database")):
+            self._reset_connections()
         if "locked" in msg or "busy" in msg:
             return StoreError(f"the results database is busy (locked by another program for over "
                               f"{self.busy_timeout_ms / 1000:g} s); nothing was saved, try again")
@@ -393,8 +414,10 @@ class Store(AccountsMixin, SettingsMixin):
             raise InputError(f"session verdict must be one of {', '.join(SESSION_VERDICTS)}, not {verdict!r}")
         when = iso_utc(ended_at) if ended_at else self.now_iso()
         with self.tx() as conn:
-            cur = conn.execute("UPDATE sessions SET ended_at = ?, verdict = ?, summary = ? WHERE id = ?",
-                               (when, verdict, _dumps(summary or {}), session_id))
+            snap = scoring_snapshot(summary or {})
+            cur = conn.execute("UPDATE sessions SET ended_at = ?, verdict = ?, summary = ?, scoring = ?, "
+                               "scoring_version = ? WHERE id = ?",
+                               (when, verdict, _dumps(summary or {}), _dumps(snap), snap["version"], session_id))
             if cur.rowcount == 0:
                 raise InputError(f"no session with id {session_id}")
 
@@ -447,10 +470,11 @@ class Store(AccountsMixin, SettingsMixin):
                 reasons = result_json.get("reasons") or []
                 cur = conn.execute(
                     "INSERT INTO trials (session_id, athlete_id, trial_no, recorded_at, timings, verdict, reasons, "
-                    "metrics, quality, scoring_version, media) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "metrics, quality, scoring_version, media, scoring) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (session_id, sess[0], trial_no, iso_utc(when), _dumps(timings or {}), verdict, _dumps(reasons),
                      _dumps(result_json), _dumps(quality if quality is not None else result_json.get("quality") or {}),
-                     str(result_json.get("scoring_version") or ""), _dumps(written)))
+                     str(result_json.get("scoring_version") or ""), _dumps(written),
+                     _dumps(scoring_snapshot(result_json))))
                 return int(cur.lastrowid)
         except BaseException:
             media_files.remove(self.media_root, written.values())
