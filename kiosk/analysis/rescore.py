@@ -62,3 +62,23 @@ def rescore_trial(result: TrialResult) -> TrialResult:
         return result
     s = score(score_input(result.metrics), th, stored_limit(result, th))
     return dataclasses.replace(result, **verdict_fields(s))
+
+
+def scoring_snapshot(result_json: dict) -> dict[str, Any]:
+    """What the store keeps beside a trial or session (its ``scoring`` column): the scoring
+    version, the thresholds and trial count in force, and the limit that applied."""
+    scoring = result_json.get("scoring") or {}
+    return {"version": str(result_json.get("scoring_version") or ""), "thresholds": scoring.get("thresholds") or {},
+            "trials_needed": scoring.get("trials_needed"), "limit": result_json.get("limit")}
+
+
+def rescore_stored(result_json: dict, snapshot: dict | None = None) -> TrialResult:
+    """A stored trial (its result JSON and, when kept apart, its ``scoring`` snapshot) scored
+    again with the thresholds and limit it was stored with."""
+    obj = dict(result_json)
+    snap = snapshot or {}
+    if snap.get("thresholds") and not (obj.get("scoring") or {}).get("thresholds"):
+        obj["scoring"] = {"thresholds": snap["thresholds"], "trials_needed": snap.get("trials_needed")}
+    if snap.get("limit") and not obj.get("limit"):
+        obj["limit"] = snap["limit"]
+    return rescore_trial(TrialResult.from_json(obj))
