@@ -164,6 +164,19 @@ def second_body(result, poses: Sequence[PoseFrame], images: ImagesFor | None, es
     return with_failure(result, failure) if failure is not None else result
 
 
+def keep_switch(result, tracked):
+    """``result`` led by the tracked poses' ``second_person`` switch where they had one: the
+    frame-by-frame track is what jumped to the other body, and its time is the switch's. The
+    landing window re-posed on one square (:mod:`kiosk.pose.landing`) around a passer-by's
+    "landing" would date it to that window's first frame instead."""
+    if "second_person" not in tracked.findings:
+        return result
+    from kiosk.analysis.gates import Failure, with_failure
+
+    detail = tracked.quality["details"][tracked.quality["failed"].index("second_person")]
+    return with_failure(result, Failure("second_person", detail))
+
+
 def score_trial(poses: Sequence[PoseFrame], mat_edges, *, images: ImagesFor | None = None,
                 refiner=None, max_refined: int | None = None, tracker=None, landing: CropRegion | None = None,
                 **analyze_kwargs):
@@ -189,6 +202,7 @@ def score_trial(poses: Sequence[PoseFrame], mat_edges, *, images: ImagesFor | No
     from kiosk.analysis import analyze_trial
 
     first = analyze_trial(poses, mat_edges, **analyze_kwargs)
+    tracked = first
     ev = first.events
     t = np.array([p.t for p in poses], dtype=np.float64)
     span = {"before_s": VIDEO_BEFORE_S, "after_s": VIDEO_AFTER_S} if mat_edges is None else {}
@@ -205,10 +219,10 @@ def score_trial(poses: Sequence[PoseFrame], mat_edges, *, images: ImagesFor | No
         poses, landing = repose_landing(poses, got, tracker, ev.initial_contact_s, ev.takeoff_s, **span)
         first = analyze_trial(poses, mat_edges, **({"standing": ev.standing} | analyze_kwargs))
     if refiner is None or images is None:
-        return second_body(first, poses, images, tracker, ev), list(poses), None
+        return keep_switch(second_body(first, poses, images, tracker, ev), tracked), list(poses), None
     positions = refine_positions(t, ev.initial_contact_s, ev.takeoff_s, ev.standing, **span)
     if not len(positions) or (max_refined is not None and len(positions) > max_refined):
-        return second_body(first, poses, images, tracker, ev), list(poses), None
+        return keep_switch(second_body(first, poses, images, tracker, ev), tracked), list(poses), None
     regions = None
     if landing is not None and ev.initial_contact_s is not None:
         from kiosk.pose.landing import window_positions
@@ -219,5 +233,5 @@ def score_trial(poses: Sequence[PoseFrame], mat_edges, *, images: ImagesFor | No
     # over it step by the two models' few-pixel offset, which reads as motion and lost the
     # static baseline in 3 of 60 synthetic trials.
     result = analyze_trial(merged, mat_edges, **({"standing": ev.standing} | analyze_kwargs))
-    result = second_body(result, merged, images, tracker, ev)
+    result = keep_switch(second_body(result, merged, images, tracker, ev), tracked)
     return result, merged, Refinement(getattr(refiner, "name", "unknown"), tuple(int(i) for i in positions))
