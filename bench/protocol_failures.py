@@ -111,17 +111,18 @@ class Analyzer:
 
     def __call__(self, folder: Path) -> dict[str, dict]:
         """{"mat": result JSON, "no mat": result JSON}."""
+        from kiosk.cli import build_parser
         from kiosk.commands.analyze import print_trials, run_pose
 
         clip = folder / "clip.mp4"
         results = [run_pose(clip, self.estimator, track=True, progress=False)]
         out = {}
-        for key, mat in (("mat", folder / "mat.csv"), ("no mat", None)):
-            args = argparse.Namespace(paths=[str(clip)], mat=str(mat) if mat else None, json=True, model=None,
-                                      threads=self.threads, no_track=False, sex=None, config=self.config_path)
+        for key, mat in (("mat", ["--mat", str(folder / "mat.csv")]), ("no mat", [])):
+            # the command's own parser: every analyze option at its default, as on the command line
+            args = build_parser().parse_args(["analyze", str(clip), "--json", "--threads", str(self.threads), *mat])
             buf = io.StringIO()
             with contextlib.redirect_stdout(buf):
-                print_trials(args, self.cfg, results)
+                print_trials(args, self.cfg, results, self.cfg.pose.model)
             out[key] = json.loads(buf.getvalue())
         return out
 
