@@ -172,3 +172,10 @@ def test_guidance_for_a_flag_and_for_a_referral():
 def test_guidance_for_a_retake_explains_the_fix():
     g = guidance_for(trial(2.0, fps=15))
     assert g["verdict"] == "RETAKE" and g["items"][0]["code"] == "camera_too_slow" and g["flag_meaning"] is None
+
+
+def test_session_takes_the_age_its_trials_were_scored_with():
+    trials = [analyze_trial(frames(j), mat(j), sex="female", age=13) for j in (Jump(seed=s) for s in range(3))]
+    s = summarize_session(trials, thresholds=TH, sex="female")
+    assert s.limit["age"] == 13 and s.limit["why"].endswith("adult reference range: under 18")
+    assert s.scoring["trials_needed"] == 3 and s.scoring["thresholds"]["valgus_displacement_deg"] == 10.6

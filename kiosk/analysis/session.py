@@ -53,11 +53,14 @@ def medians_input(med: dict) -> ScoreInput:
 def summarize_session(trials: Sequence[TrialResult], *, thresholds: Thresholds = Thresholds(),
                       sex: str | None = None, age: int | None = None, trials_needed: int = 3) -> SessionResult:
     """The session's verdict from the medians of its first ``trials_needed`` valid trials, with
-    the thresholds, trial count and limit it was decided with."""
+    the thresholds, trial count and limit it was decided with. ``age`` None: the age the trials
+    were scored with, if any."""
     used = [i for i, t in enumerate(trials) if t.valid][:trials_needed]
     med = session_medians([trials[i] for i in used])
     provisional = reasons = findings = None
     borderline = refer = False
+    if age is None:  # the age the trials were scored with (the station knows the birth year then)
+        age = next((t.limit["age"] for t in trials if t.limit and t.limit.get("age") is not None), None)
     limit = applied_limit(thresholds, sex, age)
     fields: dict = {"limit": limit.to_json(), "near_limits": ()}
     if used:

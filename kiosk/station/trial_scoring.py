@@ -97,6 +97,12 @@ class TrialScoring:
         edges = self._edges(trial)
         athlete = self.sm.athlete or {}
         kwargs: dict[str, Any] = {"frame_size": (self.camera.width, self.camera.height), "sex": athlete.get("sex")}
+        if _takes(self.analyzer, "age"):
+            # the limit that applies says "adult reference range: under 18" from the birth year
+            from kiosk.analysis.limits import age_in_year
+
+            kwargs["age"] = age_in_year(athlete.get("birth_year"), time.gmtime().tm_year)
+            kwargs["trials_needed"] = self.sm.trials_total
         anchor = times.get("landing", times.get("end", 0))
         if "contact" in times and _takes(self.analyzer, "source_fps"):
             kwargs["source_fps"] = self._camera_fps(times["contact"] - int(0.5e9), anchor)
