@@ -123,3 +123,28 @@ def test_new_media_folders_are_fsynced_into_their_parents(tmp_path: Path, monkey
     assert synced == []  # the day folder exists already: nothing new to make durable
     media_files.write_media(root, datetime(2026, 11, 22, tzinfo=UTC), "peak.jpg", b"three")
     assert synced == [root / "2026" / "11"]
+
+
+def _verdict_bench():
+    spec = importlib.util.spec_from_file_location("verdict_kill_bench", ROOT / "bench" / "verdict_kill.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_sigkill_as_the_verdict_shows_loses_no_shown_verdict(tmp_path: Path) -> None:
+    """The station is SIGKILLed 0-40 ms after each verdict is shown (while its clip is encoded):
+    after the restarts every verdict that was shown is stored, once, and no session stays open."""
+    bench = _verdict_bench()
+    seed = int(os.environ.get("POWER_LOSS_SEED") or random.SystemRandom().randrange(2**32))
+    state = tmp_path / "state"
+    report = bench.run(state, 8, seed)
+    keys, open_sessions = bench.stored_keys(state)
+    why = f"(seed {seed})"
+    assert report.kills == 8 and len(report.shown) >= 9, why
+    assert report.shown <= set(keys), f"verdicts shown but not stored: {report.shown - set(keys)} {why}"
+    assert len(keys) == len(set(keys)), f"a trial was stored twice {why}"
+    assert open_sessions == 0, why
+    assert not any((state / "outbox").iterdir()), why
