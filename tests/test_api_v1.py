@@ -70,3 +70,21 @@ def test_new_token_revokes_the_old_one(api, client) -> None:
     fresh = store.new_token("anna")
     assert get("/api/v1/athletes").status_code == 401
     assert client.get("/api/v1/athletes", headers={"Authorization": f"bearer {fresh}"}).status_code == 200
+
+
+def test_a_trial_names_the_limit_that_applied_and_the_thresholds_in_force(client, store) -> None:
+    from test_analysis_build import Jump, frames, mat
+
+    from kiosk.analysis import analyze_trial
+
+    store.create_coach("ben", "correct horse battery")
+    token = store.new_token("ben")
+    aid = store.add_athlete("Kai", birth_year=2012)
+    sid = store.start_session(aid, "Gym", started_at=DAY)
+    j = Jump()
+    tid = store.save_trial(sid, analyze_trial(frames(j), mat(j), age=14).to_json(), recorded_at=DAY)
+    t = client.get(f"/api/v1/trials/{tid}", headers={"Authorization": f"Bearer {token}"}).get_json()
+    assert t["limit"]["peak_fppa_deg"] == 13.0
+    assert t["limit"]["why"] == ("sex not recorded: the female range (up to 13°) was used, the more lenient of the two; "
+                                 "adult reference range: under 18")
+    assert t["scoring"]["thresholds"]["valgus_displacement_deg"] == 10.6 and t["scoring"]["version"] == t["scoring_version"]

@@ -57,6 +57,9 @@ def trial_json(t: dict) -> dict:
                     "team": t["team"], "sex": t["sex"], "birth_year": t["birth_year"]},
         "verdict": t["verdict"], "reasons": t["reasons"], "metrics": t["metrics"], "quality": t["quality"],
         "timings": t["timings"], "scoring_version": t["scoring_version"],
+        # the limit that applied and why, and the thresholds/trial count in force (schema 3; {} before)
+        "limit": (t["metrics"] or {}).get("limit") if isinstance(t["metrics"], dict) else None,
+        "scoring": t.get("scoring") or {},
         "media": {k: url_for("coach.media", relpath=rel, _external=True) for k, rel in (t["media"] or {}).items()},
         "media_pruned_at": t["media_pruned_at"],
     }
