@@ -116,27 +116,33 @@ def check_mat(config, *, interactive: bool = False, wait_s: float = 10.0,
 
 
 def check_model(config) -> Finding:
+    """Every model the station will run (tracking and refine, e.g. Thunder): manifest check,
+    load, and the tracking model's time per frame."""
     try:
+        from kiosk.commands.serve import station_models
         from kiosk.pose.movenet import create_estimator
     except ImportError as exc:
         return Finding(FAIL, "model", f"pose code cannot be imported ({exc})")
     import numpy as np
 
-    try:
-        t0 = time.perf_counter()
-        est = create_estimator(config.pose.model, config.pose.threads)
-        load_ms = (time.perf_counter() - t0) * 1e3
-        img = np.zeros((config.camera.height, config.camera.width, 3), np.uint8)
-        est.estimate(img)  # the first invoke allocates; time the next ones
-        t0 = time.perf_counter()
-        for _ in range(5):
-            est.estimate(img)
-        invoke_ms = (time.perf_counter() - t0) / 5 * 1e3
-        est.close()
-    except KioskError as exc:
-        return Finding(FAIL, "model", str(exc))
-    return Finding(OK, "model", f"{config.pose.model} loaded in {load_ms:.0f} ms, {invoke_ms:.1f} ms per frame "
-                                f"with {config.pose.threads} threads")
+    names = station_models(config)
+    timings = []
+    for name in names:
+        try:
+            t0 = time.perf_counter()
+            est = create_estimator(name, config.pose.threads)
+            load_ms = (time.perf_counter() - t0) * 1e3
+            img = np.zeros((config.camera.height, config.camera.width, 3), np.uint8)
+            est.estimate(img)  # the first invoke allocates; time the next ones
+            t0 = time.perf_counter()
+            for _ in range(5):
+                est.estimate(img)
+            invoke_ms = (time.perf_counter() - t0) / 5 * 1e3
+            est.close()
+        except KioskError as exc:
+            return Finding(FAIL, "model", f"{name}: {exc}")
+        timings.append(f"{name} loaded in {load_ms:.0f} ms, {invoke_ms:.1f} ms per frame")
+    return Finding(OK, "model", "; ".join(timings) + f" with {config.pose.threads} threads")
 
 
 def check_disk(config, folder: Path) -> Finding:
@@ -190,7 +196,23 @@ def check_database(folder: Path) -> Finding:
         probe.unlink()
     except OSError as exc:
         return Finding(FAIL, "database", f"{folder} is not writable ({exc.strerror or exc}): results cannot be saved")
-    return Finding(OK, "database", f"{folder} is writable")
+    db = folder / "jumpkiosk.sqlite3"
+    if not db.is_file():
+        return Finding(OK, "database", f"{folder} is writable (no database yet)")
+    import sqlite3
+
+    try:  # read-only: the doctor must not change the station's database
+        conn = sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True, timeout=5)
+        try:
+            problems = [str(r[0]) for r in conn.execute("PRAGMA integrity_check") if str(r[0]) != "ok"]
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        problems = [str(exc)]
+    if problems:
+        return Finding(FAIL, "database", f"{db} is damaged (integrity_check: {'; '.join(problems[:3])}): "
+                                         "restore it from a backup (docs/OPERATIONS.md)")
+    return Finding(OK, "database", f"{folder} is writable; integrity_check ok")
 
 
 def run_doctor(config, *, interactive: bool = False, camera_seconds: float = 2.0,
