@@ -95,3 +95,26 @@ def test_doctor_command_exit_code(tmp_path: Path, capsys):
     assert [ln.split()[1] for ln in lines] == ["camera", "mat", "model", "disk", "clock", "database"]
     assert "`jumpkiosk demo`" in out
     assert rc == (1 if any(ln.startswith("FAIL") for ln in lines) else 0)
+
+
+def test_database_integrity_check_fails_a_damaged_database(tmp_path: Path):
+    import sqlite3
+
+    from kiosk.station.doctor import FAIL, OK, check_database
+
+    folder = tmp_path / "state"
+    folder.mkdir()
+    db = folder / "jumpkiosk.sqlite3"
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT)")
+    conn.execute("CREATE INDEX t_name ON t (name)")
+    conn.executemany("INSERT INTO t (name) VALUES (?)", [(f"athlete {i:05d}",) for i in range(3000)])
+    conn.commit()
+    conn.close()
+    assert check_database(folder).status == OK
+    data = bytearray(db.read_bytes())
+    page = 4096
+    data[page * 3 + 200: page * 3 + 1200] = bytes(range(256)) * 3 + bytes(232)  # a page scribbled on
+    db.write_bytes(bytes(data))
+    finding = check_database(folder)
+    assert finding.status == FAIL and "integrity_check" in finding.message, finding.line()
