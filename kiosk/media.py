@@ -158,7 +158,7 @@ class VideoReader:
                     t_abs = index / (self.fps or 30.0)
                 if t0 is None:
                     t0 = t_abs
-                yield Frame(index, t_abs - t0, vf.to_ndarray(format="rgb24"))
+                yield Frame(index, t_abs - t0, vf.to_ndarray(format="rgb24", interpolation=_bitexact_rgb()))
                 index += 1
         except av.error.FFmpegError as exc:
             if index == 0:
@@ -180,6 +180,23 @@ class VideoReader:
 def _short(exc: BaseException) -> str:
     msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return msg[:160]
+
+
+def _bitexact_rgb() -> int | None:
+    """swscale flags for a YUV->RGB conversion that is the same on every CPU.
+
+    H.264 decoding is bit-exact by the standard, but swscale's default YUV->RGB path is SIMD code
+    that rounds differently on x86 and Arm (the same clip gave keypoints 0.5 px apart at the
+    median, 12 px at worst). ACCURATE_RND takes the generic path, BITEXACT its exact variants;
+    FFmpeg's own cross-platform tests decode this way. See docs/ACCURACY.md. None (PyAV's
+    default conversion) where PyAV is too old to take these flags.
+    """
+    try:
+        from av.video.reformatter import Interpolation
+
+        return int(Interpolation.BILINEAR | Interpolation.ACCURATE_RND | Interpolation.BITEXACT)
+    except (ImportError, AttributeError):
+        return None
 
 
 def open_source(path: str | Path) -> tuple[SourceInfo, Iterator[Frame]]:

@@ -162,7 +162,22 @@ step() {
     in_root "$user" "$cmd" >"$log" 2>&1
     rc=$?
     set -e
-    local secs; secs="$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.0f", b - a }')"
+    report "$name" "$rc" "$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.0f", b - a }')" "$log"
+}
+
+# step_host NAME CMD...: like step, but CMD runs on the host (comparisons).
+step_host() {
+    local name="$1" t0 rc log; shift
+    STEP_NO=$((STEP_NO + 1))
+    log="$LOGS/$(printf '%02d' "$STEP_NO")-${name// /-}.log"
+    t0="$(date +%s)"
+    rc=0; "$@" >"$log" 2>&1 || rc=$?
+    report "$name" "$rc" "$(( $(date +%s) - t0 ))" "$log"
+    sed 's/^/          /' "$log"
+}
+
+report() {
+    local name="$1" rc="$2" secs="$3" log="$4"
     if [ "$rc" -eq 0 ]; then
         printf '%-8s  %-4s  %5s s  %s\n' "$REL" OK "$secs" "$name"
     else
@@ -204,6 +219,9 @@ check_release() {
     # A Pi's config without a Pi: doctor must say what is missing (FAIL lines, exit 1), not crash.
     step "doctor (Pi config, no Pi)" dev "printf '[camera]\nsource = \"picamera2\"\n[mat]\nkind = \"gpio\"\n' >/tmp/pi.toml; .venv/bin/jumpkiosk --config /tmp/pi.toml doctor --camera-seconds 1 >/tmp/doctor.out 2>&1; rc=\$?; cat /tmp/doctor.out; [ \$rc -le 1 ] && ! grep -q Traceback /tmp/doctor.out"
     local port; port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+    mkdir -p "$RUN/tmp/demo-state"
+    cp -a "$CACHE/demo-clips" "$RUN/tmp/demo-state/demo"
+    chroot "$RUN" chown -R dev:dev /tmp/demo-state
     step "demo answers /healthz" dev "STATE_DIRECTORY=/tmp/demo-state .venv/bin/jumpkiosk demo --host 127.0.0.1 --port $port >/tmp/demo.log 2>&1 & pid=\$!
         for i in \$(seq 1 600); do
             code=\$(curl -s -o /tmp/healthz -w '%{http_code}' --max-time 5 http://127.0.0.1:$port/healthz || true)
@@ -213,8 +231,39 @@ check_release() {
         done
         cat /tmp/demo.log; echo; echo \"healthz: \$code \$(cat /tmp/healthz 2>/dev/null)\"
         kill \$pid; wait \$pid; [ \"\$code\" = 200 ]"
+    # Same clip, same pixels? The host's digest was made before; see decode_digest.py.
+    cp "$DIGEST_CLIP" "$RUN/tmp/digest.mp4"
+    step "decode and pose digest" dev ".venv/bin/python tools/arm64_check/decode_digest.py /tmp/digest.mp4 /tmp/digest.json"
+    step_host "same frames as on the host" python3 "$repo/tools/arm64_check/decode_digest.py" --compare \
+        "$HOST_DIGEST" "$RUN/tmp/digest.json"
     step "pytest (subset)" dev ".venv/bin/python -m pytest -q -p no:cacheprovider -m 'not slow and not browser' ${TESTS[*]}"
     unmount_all
+}
+
+host_prepare() {
+    # On the host, with the checkout's own venv (./setup.sh --dev): the reference digest of the
+    # clip both sides decode, and the demo's synthetic clips. Rendering those under emulation
+    # takes most of an hour; they are data, and the renderer itself runs in the root in the
+    # "simulate" step.
+    local py="$repo/.venv/bin/python" commit
+    [ -x "$py" ] || die "no $repo/.venv: run ./setup.sh --dev in the checkout first"
+    commit="$(git -C "$repo" rev-parse --short HEAD)"
+    exec 9>"$CACHE/.host-prepare.lock"
+    flock 9  # two releases checked at once share these files
+    DIGEST_CLIP="$DATA/tfjs-movenet-reference/pose_1.mp4"
+    if [ ! -f "$DIGEST_CLIP" ]; then
+        DIGEST_CLIP="$CACHE/digest-clip/clip.mp4"
+        [ -f "$DIGEST_CLIP" ] || "$py" -m kiosk simulate --out "$CACHE/digest-clip" --seed 3 --fps 30 >/dev/null
+    fi
+    HOST_DIGEST="$CACHE/host-digest-$commit.json"
+    if [ ! -f "$HOST_DIGEST" ]; then
+        say "host: decode and pose digest of $DIGEST_CLIP"
+        (cd "$repo" && "$py" tools/arm64_check/decode_digest.py "$DIGEST_CLIP" "$HOST_DIGEST.tmp")
+        mv "$HOST_DIGEST.tmp" "$HOST_DIGEST"
+    fi
+    say "host: the demo's clips"
+    (cd "$repo" && "$py" -c 'import sys; from kiosk.synth.demo import ensure_demo_clips, ensure_howto_clip; ensure_demo_clips(sys.argv[1]); ensure_howto_clip(sys.argv[1])' "$CACHE/demo-clips")
+    flock -u 9
 }
 
 host_tools
@@ -229,6 +278,7 @@ for rel in "${releases[@]}"; do
     case "$rel" in bookworm|trixie) ;; *) die "unknown release '$rel' (bookworm or trixie)" ;; esac
 done
 say "commit $(git -C "$repo" rev-parse --short HEAD) of $repo, mirror $mirror"
+host_prepare
 for rel in "${releases[@]}"; do check_release "$rel" "$mirror"; done
 say "$FAILED step(s) failed"
 exit "$FAILED"
