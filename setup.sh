@@ -406,6 +406,13 @@ TOML
     fi
 }
 
+# tls_cert: the station's HTTPS certificate for coaches on the LAN, made once (kept when present).
+tls_cert() {
+    step "HTTPS certificate"
+    act "jumpkiosk tls-cert (as $SERVICE_USER; its fingerprint is shown on the station and by doctor)" \
+        as_service_user "$CURRENT/.venv/bin/jumpkiosk" tls-cert || die "jumpkiosk tls-cert failed (is openssl installed?)"
+}
+
 migrate() {
     step "database migration"
     act "jumpkiosk migrate (as $SERVICE_USER, state in $STATE_DIR)" \
@@ -678,6 +685,7 @@ station_install() {
     release
     config_file
     migrate
+    tls_cert
     install_units
     kiosk_browser
     start_service

@@ -13,6 +13,7 @@ from kiosk.web import create_app
 
 LOCAL = {"REMOTE_ADDR": "127.0.0.1"}
 LAN = {"REMOTE_ADDR": "192.168.1.50"}
+HTTPS = "https://station.local"
 PUBLIC_ENDPOINTS = {"coach.login"}
 
 
@@ -37,9 +38,10 @@ def test_every_coach_route_needs_a_login(app, client, store, environ) -> None:
     seed(store, athletes=2, sessions_per_athlete=1, start=datetime.now(UTC))
     routes = _routes(app, "/coach")
     assert len(routes) >= 15
-    token = csrf_from(client.get("/coach/login", environ_base=environ).get_data(as_text=True))
+    base = "https://station.local" if environ is LAN else "http://localhost"  # the LAN reaches coach pages over HTTPS
+    token = csrf_from(client.get("/coach/login", environ_base=environ, base_url=base).get_data(as_text=True))
     for endpoint, url, method in routes:
-        r = client.open(url, method=method, environ_base=environ, data={"csrf_token": token})
+        r = client.open(url, method=method, environ_base=environ, data={"csrf_token": token}, base_url=base)
         assert r.status_code == 302, (endpoint, method, r.status_code)
         assert r.headers["Location"].startswith("/coach/login"), endpoint
         body = r.get_data(as_text=True)
@@ -108,10 +110,10 @@ def test_csrf_is_enforced_on_every_form(client, store, coach) -> None:
 def test_login_locks_out_after_five_failures(app, store) -> None:
     store.create_coach("anna", COACH_PASSWORD)
     c = app.test_client()
-    token = csrf_from(c.get("/coach/login", environ_base=LAN).get_data(as_text=True))
+    token = csrf_from(c.get("/coach/login", environ_base=LAN, base_url=HTTPS).get_data(as_text=True))
 
     def login(password: str, environ: dict = LAN, client=c, csrf=token):
-        return client.post("/coach/login", environ_base=environ,
+        return client.post("/coach/login", environ_base=environ, base_url=HTTPS,
                            data={"username": "anna", "password": password, "csrf_token": csrf})
 
     for _ in range(5):
@@ -122,11 +124,11 @@ def test_login_locks_out_after_five_failures(app, store) -> None:
     # the lock is in the database: a restarted app still refuses
     app2 = create_app(app.config["KIOSK_CONFIG"], store=store)
     c2 = app2.test_client()
-    t2 = csrf_from(c2.get("/coach/login", environ_base=LAN).get_data(as_text=True))
+    t2 = csrf_from(c2.get("/coach/login", environ_base=LAN, base_url=HTTPS).get_data(as_text=True))
     assert "Too many" in login(COACH_PASSWORD, client=c2, csrf=t2).get_data(as_text=True)
     # another address is not locked
     c3 = app.test_client()
-    t3 = csrf_from(c3.get("/coach/login").get_data(as_text=True))
+    t3 = csrf_from(c3.get("/coach/login", base_url=HTTPS).get_data(as_text=True))
     assert login(COACH_PASSWORD, environ={"REMOTE_ADDR": "192.168.1.77"}, client=c3, csrf=t3).status_code == 302
     # 15 minutes later the lock has expired
     real = store.clock

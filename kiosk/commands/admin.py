@@ -47,6 +47,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--reset", action="store_true", help="back to the config file's value")
     p.set_defaults(func=run_setting)
 
+    p = sub.add_parser("tls-cert", help="make the station's HTTPS certificate if missing and print its fingerprint")
+    p.add_argument("--force", action="store_true", help="make a new certificate even if one exists")
+    p.set_defaults(func=run_tls_cert)
+
     p = sub.add_parser("export-day", help="write one day's trials CSV, session CSV and clips ZIP to a folder")
     p.add_argument("--date", metavar="YYYY-MM-DD", help="local day (default: today)")
     p.add_argument("--out", metavar="DIR", required=True, help="folder to write into (created if missing)")
@@ -172,6 +176,18 @@ def run_setting(args: argparse.Namespace) -> int:
     elif args.value is not None:
         store.set_settings(config, {args.key: parse_form_value(field_info(effective, args.key), args.value)}, by=by)
     print(f"{args.key} = {field_info(store.effective_config(config), args.key)['value']}")
+    return 0
+
+
+def run_tls_cert(args: argparse.Namespace) -> int:
+    from kiosk.config import load_config
+    from kiosk.web import tls
+
+    config = load_config(args.config)
+    cert, key = tls.cert_paths(config)
+    made = tls.make_cert(cert, key, force=args.force)
+    print(f"{'made' if made else 'kept'} {cert}")
+    print(f"SHA-256 fingerprint: {tls.fingerprint(cert)}")
     return 0
 
 

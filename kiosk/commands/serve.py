@@ -106,7 +106,7 @@ def serve(config: Any, *, port_override: int | None = None, howto_clip: Path | N
 
     from kiosk.station.runtime import StationRuntime
     from kiosk.store import Store
-    from kiosk.web import create_app, limits
+    from kiosk.web import create_app, limits, tls
     from kiosk.web.station.recorder import StationRecorder
 
     os.umask(os.umask(0) | 0o007)  # athletes' data: nothing the station writes is for other users
@@ -137,6 +137,14 @@ def serve(config: Any, *, port_override: int | None = None, howto_clip: Path | N
         store.close()
         raise ServeError(f"cannot listen on {config.web.host}:{port} ({exc.strerror or exc}); "
                          "is another jumpkiosk running? Try --port") from None
+    try:
+        https = tls.start_listener(app, config, threads=THREADS)  # coaches on the LAN: HTTPS only
+    except KioskError:
+        server.close()
+        runtime.close()
+        recorder.close()
+        store.close()
+        raise
     bound = server.effective_port  # type: ignore[union-attr]
     host = config.web.host
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
@@ -147,6 +155,8 @@ def serve(config: Any, *, port_override: int | None = None, howto_clip: Path | N
     thread.start()
     mode = "demo" if demo else "station"
     print(f"jumpkiosk {mode}: open http://{shown}:{bound}/ (coach pages: /coach)", flush=True)
+    if https is not None:
+        print(f"jumpkiosk {mode}: coaches on the LAN: {https.url} (certificate SHA-256 {https.fingerprint})", flush=True)
     if watchdog is not None:
         watchdog.ready(f"serving on {host}:{bound}")
     try:
@@ -161,6 +171,8 @@ def serve(config: Any, *, port_override: int | None = None, howto_clip: Path | N
         if watchdog is not None:
             watchdog.stopping("shutting down")
         server.close()
+        if https is not None:
+            https.stop()
         runtime.close()
         recorder.close()
         store.close()

@@ -25,7 +25,7 @@ from flask import Flask, current_app, redirect, url_for
 from kiosk.config import Config, load_config
 from kiosk.errors import KioskError
 from kiosk.store import Store, state_dir
-from kiosk.web import auth, limits
+from kiosk.web import auth, limits, tls
 
 
 def create_app(config: Config | None = None, runtime: Any = None, *, store: Store | None = None,
@@ -44,7 +44,9 @@ def create_app(config: Config | None = None, runtime: Any = None, *, store: Stor
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
     limits.init_app(app)  # size and rate limits run before auth's CSRF check parses a form
+    tls.init_app(app)  # coach pages and API: HTTPS on the LAN, plain HTTP only on the station itself
     auth.init_app(app)
+    app.config["KIOSK_TLS_FINGERPRINT"] = tls.current_fingerprint(config)
 
     if store is None:
         store = Store.for_config(config)

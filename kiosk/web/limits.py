@@ -123,7 +123,7 @@ def init_app(app: Flask) -> None:
             if not limiter.allow("login", address, LOGIN_PER_MINUTE):
                 abort(429, "Too many login attempts from this address: wait a minute and try again.")
             return
-        if is_local(address) or session.get("coach_id") is not None:
+        if is_local(address) or session.get("sid") is not None:  # a coach login (kiosk.web.auth)
             return
         if request.headers.get("Authorization", "").lower().startswith("bearer "):
             return  # the API checks the token; a wrong one is refused there
