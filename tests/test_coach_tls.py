@@ -100,3 +100,17 @@ def test_certificate_fingerprint_and_a_real_https_listener(tmp_path: Path, capsy
         server.stop()
         thread.join(timeout=10)
         app.extensions["kiosk_store"].close()
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="the openssl command makes the station certificate")
+def test_doctor_shows_the_certificate_fingerprint(tmp_path: Path) -> None:
+    from kiosk.station.doctor import OK, WARN, check_https
+
+    cfg = config_from_dict({"station": {"state_dir": str(tmp_path / "state")}, "web": {"host": "0.0.0.0"}})
+    assert check_https(cfg).status == WARN and "jumpkiosk tls-cert" in check_https(cfg).message
+    cert, key = tls.cert_paths(cfg)
+    assert tls.make_cert(cert, key)
+    found = check_https(cfg)
+    assert found.status == OK and tls.fingerprint(cert) in found.message and ":8443/coach" in found.message
+    cert.write_text("not a certificate", encoding="ascii")
+    assert check_https(cfg).status == "FAIL"

@@ -92,7 +92,7 @@ def test_doctor_command_exit_code(tmp_path: Path, capsys):
     rc = main(["--config", str(cfg), "doctor", "--camera-seconds", "0.5"])
     out = capsys.readouterr().out
     lines = [ln for ln in out.splitlines() if ln[:4] in ("OK  ", "WARN", "FAIL")]
-    assert [ln.split()[1] for ln in lines] == ["camera", "mat", "model", "disk", "clock", "database"]
+    assert [ln.split()[1] for ln in lines] == ["camera", "mat", "model", "disk", "clock", "database", "https"]
     assert "`jumpkiosk demo`" in out
     assert rc == (1 if any(ln.startswith("FAIL") for ln in lines) else 0)
 

@@ -215,6 +215,25 @@ def check_database(folder: Path) -> Finding:
     return Finding(OK, "database", f"{folder} is writable; integrity_check ok")
 
 
+def check_https(config) -> Finding:
+    """The HTTPS certificate coaches on the LAN see, and its fingerprint for them to compare."""
+    from kiosk.web import tls
+
+    cert, _key = tls.cert_paths(config)
+    lan = config.web.host not in tls.LOOPBACK_HOSTS and config.web.tls_port
+    if not cert.is_file():
+        if lan:
+            return Finding(WARN, "https", f"no certificate at {cert}: `jumpkiosk tls-cert` makes one "
+                                          "(the station also makes it at start)")
+        return Finding(OK, "https", "coach pages on this station only ([web] host is local); no certificate yet")
+    try:
+        fp = tls.fingerprint(cert)
+    except KioskError as exc:
+        return Finding(FAIL, "https", f"{exc}; make a new one with `jumpkiosk tls-cert --force`")
+    where = f"https://<station>:{config.web.tls_port}/coach" if lan else "not served on the LAN ([web] host is local)"
+    return Finding(OK, "https", f"{where}; certificate SHA-256 {fp}")
+
+
 def run_doctor(config, *, interactive: bool = False, camera_seconds: float = 2.0,
                out: Callable[[str], None] = print) -> list[Finding]:
     """All checks, each printed as it finishes (the camera check takes a few seconds)."""
@@ -226,6 +245,7 @@ def run_doctor(config, *, interactive: bool = False, camera_seconds: float = 2.0
         lambda: check_disk(config, folder),
         check_clock,
         lambda: check_database(folder),
+        lambda: check_https(config),
     ]
     findings = []
     for check in checks:
