@@ -315,9 +315,14 @@ def test_button_at_the_box_starts_at_once_while_arming():
 
 
 def test_after_a_result_the_next_jump_arms_itself_once_the_athlete_moved_and_stands_still():
-    sm = checked_in()
+    """Without a mat only the video tells: stillness right after the jump is where they landed."""
+    sm = checked_in(has_mat=False)
     sm.handle(Still(True), 1 * S)
-    finish(sm, 100 * S, "PASS")
+    sm.handle(Start(), 100 * S)
+    sm.handle(Tick(103 * S))
+    sm.handle(Tick(107 * S))
+    assert sm.state == State.LANDED
+    sm.handle(AnalysisDone("PASS", {"verdict": "PASS"}))
     assert sm.state == State.RESULT and sm.snapshot()["next_prompt"] == PROMPTS["next"]
     sm.handle(Still(True), 109 * S)              # still where they landed: not a new jump
     assert sm.state == State.RESULT
@@ -337,3 +342,26 @@ def test_countdown_prompt_names_the_light_only_where_there_is_one(light: bool):
 def test_prompts_say_face_the_camera_and_never_facing_the_screen():
     assert not any("facing the screen" in p for p in PROMPTS.values())
     assert "facing the camera" in PROMPTS["ready"] and "facing the camera" in PROMPTS["arming"]
+
+
+def test_rearm_after_stepping_off_the_mat_needs_fresh_stillness():
+    sm = checked_in()
+    t0 = run_to_flight(sm)
+    sm.handle(MatChanged(True, t0 + 6 * S))             # second landing: on the mat
+    sm.handle(AnalysisDone("PASS", {"verdict": "PASS"}))
+    sm.handle(Still(True), t0 + 7 * S)                  # standing still on the mat
+    assert sm.state == State.RESULT
+    sm.handle(MatChanged(False, t0 + 8 * S))            # steps off: stale stillness does not arm
+    assert sm.state == State.RESULT
+    sm.handle(Still(True), t0 + 10 * S)                 # still again, now on the box
+    assert sm.state == State.COUNTDOWN
+
+
+def test_rearm_when_back_on_the_box_before_the_result():
+    sm = checked_in()
+    t0 = run_to_flight(sm)
+    sm.handle(MatChanged(True, t0 + 6 * S))
+    sm.handle(MatChanged(False, t0 + 7 * S))            # walks back while the jump is analysed
+    sm.handle(AnalysisDone("PASS", {"verdict": "PASS"}))
+    sm.handle(Still(True), t0 + 9 * S)
+    assert sm.state == State.COUNTDOWN

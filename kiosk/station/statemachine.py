@@ -306,6 +306,10 @@ class StateMachine:
         if isinstance(ev, MatChanged):
             self.mat_pressed = ev.pressed
             self.mat_pressed_since = ev.t_ns if ev.pressed else None
+            if not ev.pressed and self.state == State.RESULT:
+                # Stepping off the mat after a jump: the athlete is on the move, and any stillness
+                # seen so far was on the mat; the next Still(True) is the one on the box.
+                self.moved, self.still = True, False
         if isinstance(ev, Visibility):
             self.visible = ev.visible
             self.missing = ev.missing if ev.visible is False else None
@@ -476,7 +480,8 @@ class StateMachine:
 
     def _analysis_outcome(self, ev: Event) -> list[Action]:
         if isinstance(ev, AnalysisDone):
-            self.moved = False
+            # Already off the mat (walked back while the jump was analysed) counts as having moved.
+            self.moved = self.has_mat and not self.mat_pressed
             self.last_verdict = ev.verdict
             self.last_result = ev.result
             if self.practice_pending:
