@@ -14,7 +14,8 @@ landing in each of these, so each is checked here against what a drop vertical j
   leg length; slow-motion or sped-up playback bends it far less or far more;
 * ``jumped_off_box``: the hips and both feet rise above their standing level before the fall;
 * ``no_rebound``: a take-off follows the landing, within ``MAX_CONTACT_S``;
-* ``hopping``: both feet leave the ground in more than ``MAX_FLIGHTS`` separate flights;
+* ``hopping``: from the landing on, both feet leave the ground in more than ``MAX_FLIGHTS``
+  separate flights (or the mat is pressed more than twice);
 * ``uneven_landing``: the two ankles land ``UNEVEN_S`` apart or more;
 * ``implausible_jump``: contact and flight times within what a human jump can be;
 * ``off_mark``: the body's size in the image grows on landing no more than the step from the box
@@ -63,8 +64,8 @@ MAX_FIT_RESIDUAL = 0.25
 MIN_SPEED_FPS = 20.0
 #: Jump up off the box: the hips rise this far above their standing level and the lower of the
 #: two ankles (so both feet: a step-off lifts only the stepping foot) this far above the box.
-JUMP_UP_HIP_LL = 0.06
-JUMP_UP_ANKLE_LL = 0.08
+JUMP_UP_HIP_LL = 0.08
+JUMP_UP_ANKLE_LL = 0.05
 #: Contact longer than this is a landing held, not a rebound (DVJ contact 0.36 +- 0.10 s).
 MAX_CONTACT_S = 1.0
 #: Physical ranges (docs/SCORING.md): the shortest rebound contacts of elite jumpers are
@@ -72,10 +73,11 @@ MAX_CONTACT_S = 1.0
 CONTACT_RANGE_S = (0.12, MAX_CONTACT_S)
 FLIGHT_RANGE_S = (0.1, 1.0)
 #: Flights: both feet (the lower ankle) this many leg lengths above the level on either side,
-#: for at least FLIGHT_MIN_S. A drop jump has one (the rebound); a small hop off the box two.
+#: for at least FLIGHT_MIN_S at half their height. From the landing on, a drop jump has one (the
+#: rebound); a jump up before the drop is ``jumped_off_box``'s to name.
 FLIGHT_RISE_LL = 0.06
 FLIGHT_MIN_S = 0.08
-MAX_FLIGHTS = 2
+MAX_FLIGHTS = 1
 #: One foot landing this long before the other (or 2.5 frames, whichever is longer).
 UNEVEN_S = 0.08
 #: ... each ankle's floor is its low point over this long after contact.
@@ -145,7 +147,7 @@ def flights(t: np.ndarray, low_ankle_y: np.ndarray, scale: float) -> list[tuple[
                 j += 1
             if j >= n:
                 break
-            top = h[peak] - rise / 2  # span above half the rise
+            top = h[peak] - (h[peak] - h[lo]) / 2  # the span above half its height
             a = peak
             while a > lo and h[a - 1] >= top:
                 a -= 1
@@ -213,12 +215,13 @@ def check_protocol(t: np.ndarray, xy: np.ndarray, ev: Events, dt: float,
     fast_enough = dt > 0 and 1.0 / dt >= MIN_SPEED_FPS
 
     # --- flights: more than a drop jump has is hopping -------------------------------------
-    fl = flights(t, low_ankle, scale)
+    fl = [f for f in flights(t, low_ankle, scale) if f[0] >= ic - FLIGHT_MIN_S]
     figures["flights"] = len(fl)
     presses = sum(1 for e in (mat_edges or []) if e.pressed and e.t >= ic - 1e-9)
     figures["mat_presses"] = presses if mat_edges is not None else None
-    if len(fl) > MAX_FLIGHTS or presses > 2:
-        out.append(ProtocolFailure("hopping", f"{max(len(fl), presses - 1)} flights (a drop jump has one)"))
+    if len(fl) > MAX_FLIGHTS or presses > MAX_FLIGHTS + 1:
+        out.append(ProtocolFailure("hopping", f"{max(len(fl), presses - 1)} flights after the landing "
+                                              f"(a drop jump has one)"))
 
     # --- the box: standing still, raised --------------------------------------------------
     rest = _median(ankle[(t >= ic + REST_AFTER_S[0]) & (t <= ic + REST_AFTER_S[1])])
