@@ -54,7 +54,8 @@ def test_trials_csv_is_rfc4180_and_round_trips_names(db: Store) -> None:
     rows = _parse(text)
     # records end with CRLF; the one bare LF is the newline inside a quoted name
     assert text.count("\r\n") == len(rows) + 1 and text.replace("\r\n", "").count("\n") == 1
-    assert [r["athlete_name"] for r in rows][:5] == NASTY[:5]
+    assert [r["athlete_name"] for r in rows][:5] == [export.safe_text(n) for n in NASTY[:5]]
+    assert [export.unsafe_text(r["athlete_name"]) for r in rows][:5] == NASTY[:5]  # the import gets them back
     assert rows[5]["athlete_name"] == "'" + NASTY[5]   # shown as text in a spreadsheet, not run
     assert rows[6]["athlete_name"] == NASTY[6] and rows[0]["team"] == "Team, A"
     assert list(rows[0]) == [c[0] for c in export.TRIAL_COLUMNS]
@@ -140,3 +141,19 @@ def test_parse_range_labels_filters_and_refuses_bad_input():
     for bad in ({"date": "21/11/2026"}, {"athlete": "x; DROP TABLE"}, {"from": "2000-01-01", "to": "2026-01-01"}):
         with pytest.raises(InputError):
             parse_range(bad, UTC)
+
+
+@pytest.mark.parametrize("name", ["Ava;=1+1", "=HYPERLINK(\"x\")", "Bo|@SUM(A1)", "Cy,+1", "Di;\t-2", "Ed\t=1"])
+def test_formulas_are_neutralised_whatever_the_list_separator(name: str) -> None:
+    cell = export.safe_text(name)
+    for sep in (",", ";", "|", "\t"):
+        for piece in cell.split(sep):
+            assert not piece.lstrip().startswith(("=", "+", "-", "@")), (name, sep, cell)
+    assert export.unsafe_text(cell) == name  # the roster import gets the name back
+    assert export.safe_text("Anne-Marie O'Neil") == "Anne-Marie O'Neil"
+
+
+@pytest.mark.parametrize("text", ["0001-01-01", "9999-12-31", "1899-12-31", "2201-01-01"])
+def test_days_out_of_range_are_input_errors(text: str) -> None:
+    with pytest.raises(InputError, match="out of range"):
+        export.parse_day(text, None)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import statistics
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -60,11 +61,16 @@ def parse_day(text: str | None, tz: tzinfo | None) -> date:
     if not text:
         return datetime.now(tz).date() if tz else datetime.now().date()
     try:
-        return date.fromisoformat(text.strip())
+        day = date.fromisoformat(text.strip())
     except ValueError:
-        raise InputError(f"{text!r} is not a date like 2026-11-21") from None
+        raise InputError(f"{text[:40]!r} is not a date like 2026-11-21") from None
+    if not MIN_YEAR <= day.year <= MAX_YEAR:  # year 1 or 9999 would overflow a day's bounds
+        raise InputError(f"{day} is out of range (years {MIN_YEAR} to {MAX_YEAR})")
+    return day
 
 
+#: Dates a person may ask for; beyond them a day's UTC bounds cannot be computed.
+MIN_YEAR, MAX_YEAR = 1900, 2200
 #: Longest date range one export or API call may cover (about ten years).
 MAX_RANGE_DAYS = 3660
 
@@ -112,17 +118,22 @@ def local_time(iso: str | None, tz: tzinfo | None) -> datetime | None:
 
 # --- cells --------------------------------------------------------------------------------
 
+#: A formula can start a cell, or start a piece of one where a spreadsheet whose list separator
+#: is ``;`` (or ``|``, a tab) splits a comma-separated file: ``Ava;=1+1`` is two cells there.
+_FORMULA_AT = re.compile(r"(^|[;,\t|])(\s*)(?=[=+\-@\t\r])")
+_NEUTRALISED_AT = re.compile(r"(^|[;,\t|])(\s*)'(?=[=+\-@\t\r])")
+
+
 def safe_text(value: Any) -> str:
-    """A text cell a spreadsheet shows as text, never runs as a formula."""
+    """A text cell a spreadsheet shows as text, never runs as a formula, whatever its list
+    separator: each piece that would start with ``= + - @`` (or a tab/CR) gets a ``'``."""
     text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
+    return _FORMULA_AT.sub(r"\1\2'", text)
 
 
 def unsafe_text(text: str) -> str:
     """Undo :func:`safe_text` for imported cells."""
-    if len(text) > 1 and text[0] == "'" and text[1:].startswith(_FORMULA_START):
-        return text[1:]
-    return text
+    return _NEUTRALISED_AT.sub(r"\1\2", text)
 
 
 def _num(value: Any, digits: int) -> str:
