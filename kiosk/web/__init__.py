@@ -16,6 +16,7 @@ One process owns the camera and GPIO, so the app is served by waitress in that p
 
 from __future__ import annotations
 
+import csv
 import secrets
 from datetime import tzinfo
 from typing import Any
@@ -69,6 +70,16 @@ def create_app(config: Config | None = None, runtime: Any = None, *, store: Stor
     def _kiosk_error(exc: KioskError) -> Any:
         # A KioskError that escaped a view is a person-readable message; never a stack trace.
         return {"error": str(exc)}, 400
+
+    @app.errorhandler(OverflowError)
+    def _overflow(exc: OverflowError) -> Any:
+        # int(1e308), a date past year 9999: a number from a request that no view range-checked.
+        return {"error": "a number or date in the request is out of range"}, 400
+
+    @app.errorhandler(csv.Error)
+    def _csv_error(exc: csv.Error) -> Any:
+        # e.g. a field over the csv module's 128 KB limit in an uploaded roster
+        return {"error": f"the CSV file cannot be read ({exc})"}, 400
 
     @app.after_request
     def _headers(resp: Any) -> Any:

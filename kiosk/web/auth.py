@@ -156,6 +156,8 @@ def safe_next(target: str | None, default: str) -> str:
     """A post-login redirect that stays on this site (no scheme, no host, no '//')."""
     if not target:
         return default
+    if any(ord(c) < 32 or ord(c) == 127 for c in target) or len(target) > 2000:
+        return default  # a CR/LF would split the Location header; nobody needs a 2000-character path
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return default

@@ -41,7 +41,7 @@ SERVER_SETTINGS: dict[str, Any] = {
 }
 FORM_MAX_BYTES = 256 * 1024
 UPLOAD_MAX_BYTES = 4 * 1024 * 1024
-UPLOAD_ENDPOINTS = frozenset({"coach.import_roster"})
+UPLOAD_PATHS = ("/coach/roster/import",)
 LOGIN_ENDPOINTS = frozenset({"coach.login"})
 LOGIN_PER_MINUTE = 10
 ANON_POST_PER_MINUTE = 30
@@ -114,7 +114,7 @@ def init_app(app: Flask) -> None:
     def _guard_request() -> None:
         if request.method not in UNSAFE:
             return
-        limit = UPLOAD_MAX_BYTES if request.endpoint in UPLOAD_ENDPOINTS else FORM_MAX_BYTES
+        limit = UPLOAD_MAX_BYTES if request.path.startswith(UPLOAD_PATHS) else FORM_MAX_BYTES
         length = request.content_length
         if length is not None and length > limit:
             abort(413, f"The request is too large (over {limit // 1024} KB).")
