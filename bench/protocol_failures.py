@@ -182,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="instead: simulate --second-person over seeds first..first+N-1, RETAKE count with and without the mat")
     ap.add_argument("--threads", type=int, default=None, help="interpreter threads (default: the config's)")
     ap.add_argument("--json-out", type=Path, help="also write the rows as JSON here")
+    ap.add_argument("--render-only", action="store_true", help="only render the clips into the cache (no analysis)")
     args = ap.parse_args(argv)
     args.cache.mkdir(parents=True, exist_ok=True)
 
@@ -191,6 +192,10 @@ def main(argv: list[str] | None = None) -> int:
     else:
         chosen = [c for c in cases() if not args.only or any(c.label.lstrip("-").startswith(o.lstrip("-")) for o in args.only)]
         todo = [(c, s) for c in chosen for s in range(args.first_seed, args.first_seed + args.seeds)]
+    if args.render_only:
+        for case, seed in todo:
+            print(ensure_clip(case, seed, args.cache), flush=True)
+        return 0
     analyzer = Analyzer(args.threads)
     try:
         rows = run_rows(todo, args.cache, analyzer)
