@@ -158,6 +158,18 @@ def test_cues_follow_state(factory):
     cues.close()
 
 
+def test_buzzer_beeps_through_the_countdown(factory):
+    """One beep per countdown second: heard from the box, where the screen cannot be read."""
+    cues = Cues(buzzer_pin=6, pin_factory=factory, countdown_s=2.0)
+    pin = factory.pin(6)
+    pin.clear_states()
+    cues.on_state("countdown")
+    cues._buzzer._blink_thread.join(timeout=10)          # the beeper ends after its beeps
+    highs = [s.state for s in pin.states].count(True)
+    cues.close()
+    assert highs == 2
+
+
 def test_simulated_mat_plays_edges_at_origin_plus_t():
     clock = ManualClock()
     mat = SimulatedMat([MatEdge(0.5, True), MatEdge(0.8, False), MatEdge(1.3, True)], clock=clock)
