@@ -121,6 +121,8 @@ def serve(config: Any, *, port_override: int | None = None, howto_clip: Path | N
     if model_fault is not None:  # serve anyway: the screen says what is wrong, /healthz reports it
         print(f"jumpkiosk: {model_fault}", file=sys.stderr, flush=True)
         runtime.report_fault("model", model_fault)
+    # One config source, read at every check-in: the coach's Settings changes apply to the next visit.
+    runtime.config_source = recorder.config_source = lambda: store.effective_config(config)
     recorder.attach(runtime)  # a full disk becomes the station's "storage full" fault
     app = create_app(config, runtime, store=store, accept_empty_database=accept_empty_database)
     app.extensions["station_recorder"] = recorder

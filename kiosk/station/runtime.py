@@ -22,6 +22,7 @@ facade: construction, the web app's API, the state machine's dispatch and the th
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
@@ -57,6 +58,8 @@ from kiosk.station.statemachine import (
     Timing,
 )
 from kiosk.station.trial_scoring import Analyzer, TrialRecord, TrialScoring
+
+log = logging.getLogger(__name__)
 
 __all__ = ["ANALYSIS_TIMEOUT_S", "BUSY_PROMPT", "CAMERA_GAP_S", "CAMERA_SILENCE_S", "MOTION_FRACTION", "VISIBLE_MARGIN",
            "Analyzer", "StationRuntime", "TrialRecord"]
@@ -114,6 +117,10 @@ class StationRuntime(CaptureLoops, LandingWorker, TrialScoring):
         self._committed = -1   # the trial generation whose result is being stored and shown
         #: ``start_check() -> (fault source, message) | None`` run before Start and arm.
         self.start_check: Callable[[], tuple[str, str] | None] | None = None
+        #: ``config_source() -> Config``, read at every check-in (see :meth:`check_in`); the
+        #: visit's config is ``visit_config`` (None until the first check-in with a source).
+        self.config_source: Callable[[], Any] | None = None
+        self.visit_config: Any = None
         with self._lock:
             self._publish()
 
@@ -193,8 +200,25 @@ class StationRuntime(CaptureLoops, LandingWorker, TrialScoring):
             return dict(self._published or {})
 
     def check_in(self, athlete: dict, *, practice: bool | None = None) -> dict:
-        """Check ``athlete`` in; ``practice`` overrides the configured practice jump."""
+        """Check ``athlete`` in; ``practice`` overrides the configured practice jump. The coach's
+        Settings take effect here: the visit is scored with the config read now."""
+        self._load_visit_config()
         return self._dispatch(CheckIn(athlete, practice))
+
+    def _load_visit_config(self) -> None:
+        """Read ``config_source`` (the config file with the Settings page's overrides) for the
+        visit starting now: thresholds for the analyzer, trials per session for the state machine."""
+        if self.config_source is None:
+            return
+        try:
+            cfg = self.config_source()
+        except Exception as exc:  # noqa: BLE001 - a broken store keeps the last good settings
+            log.warning("could not read the settings, keeping the last ones: %s", exc)
+            return
+        with self._lock:
+            self.visit_config = cfg
+            self.sm.trials_total = cfg.session.trials
+            self.sm.max_attempts = cfg.session.max_attempts
 
     def run_trial(self, athlete: dict, *, step_timeout: float = 60.0) -> dict:
         """Check ``athlete`` in, press Start and follow the trial to its result or back to ready

@@ -104,6 +104,9 @@ class TrialScoring:
             kwargs["age"] = age_in_year(athlete.get("birth_year"), time.gmtime().tm_year)
             kwargs["trials_needed"] = self.sm.trials_total
         anchor = times.get("landing", times.get("end", 0))
+        visit = getattr(self, "visit_config", None)
+        if visit is not None and _takes(self.analyzer, "thresholds", by_name=True):
+            kwargs["thresholds"] = visit.scoring  # the Settings as read at this visit's check-in
         if "contact" in times and _takes(self.analyzer, "source_fps"):
             kwargs["source_fps"] = self._camera_fps(times["contact"] - int(0.5e9), anchor)
         if trial.landing is not None and _takes(self.analyzer, "landing", by_name=True):

@@ -46,7 +46,11 @@ def _runtime() -> Any:
 
 
 def _config() -> Any:
-    """The config file with the coach Settings overrides (trials, thresholds) applied."""
+    """The config file with the coach Settings overrides (trials, thresholds) applied, as the
+    runtime read it at this visit's check-in: the limits shown are those the verdicts used."""
+    visit = getattr(current_app.extensions.get("station_runtime"), "visit_config", None)
+    if visit is not None:
+        return visit
     from kiosk.web import get_config
 
     return get_config()

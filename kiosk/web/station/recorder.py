@@ -107,6 +107,7 @@ class StationRecorder:
         self.save_attempts = save_attempts   # kept for callers; the outbox is the retry now
         self.retry_pause_s = retry_pause_s
         self.outbox = outbox or Outbox(outbox_dir(config, Path(store.root)))
+        self.config_source: Any = None   # () -> Config, read at each visit (the Settings page's changes)
         self.faults: dict[str, str] = {}      # fault source -> message, while raised in the runtime
         self._report: Any = None               # runtime.report_fault, once attached
         self._lock = threading.Lock()          # the record on screen, the visit
@@ -180,7 +181,13 @@ class StationRecorder:
         self._jobs.put(("media", (record, entry, tid, journaled)))
 
     def end_visit(self) -> None:
-        """The athlete left (Finish, idle timeout, next check-in): close an unfinished session."""
+        """The athlete left (Finish, idle timeout, next check-in): close an unfinished session.
+        The next visit's sessions are summarised with the config read now (``config_source``)."""
+        if self.config_source is not None:
+            try:
+                self.config = self.config_source()
+            except Exception as exc:  # noqa: BLE001 - a broken store keeps the last good settings
+                log.warning("could not read the settings, keeping the last ones: %s", exc)
         with self._lock:
             self._record = None
             self._ui = {}
