@@ -127,7 +127,7 @@ class Analyzer:
         return out
 
 
-def run_rows(todo: list[tuple[Case, int]], cache: Path, analyzer: Analyzer) -> list[dict]:
+def run_rows(todo: list[tuple[Case, int]], cache: Path, analyzer: Analyzer, json_out: Path | None = None) -> list[dict]:
     from kiosk.errors import KioskError
 
     rows = []
@@ -145,6 +145,8 @@ def run_rows(todo: list[tuple[Case, int]], cache: Path, analyzer: Analyzer) -> l
         print(f"  {case.label} seed {seed}: mat {scored['mat'].get('verdict')} {scored['mat'].get('findings')}, "
               f"no mat {scored['no mat'].get('verdict')} {scored['no mat'].get('findings')} "
               f"({time.monotonic() - started:.0f} s)", file=sys.stderr, flush=True)
+        if json_out is not None:  # after every clip: a run cut short keeps its rows
+            json_out.write_text(json.dumps(rows, indent=1))
     return rows
 
 
@@ -191,20 +193,19 @@ def main(argv: list[str] | None = None) -> int:
         todo = [(case, s) for s in range(args.first_seed, args.first_seed + args.second_person_seeds)]
     else:
         chosen = [c for c in cases() if not args.only or any(c.label.lstrip("-").startswith(o.lstrip("-")) for o in args.only)]
-        todo = [(c, s) for c in chosen for s in range(args.first_seed, args.first_seed + args.seeds)]
+        # seed by seed, so that a run cut short still has every option
+        todo = [(c, s) for s in range(args.first_seed, args.first_seed + args.seeds) for c in chosen]
     if args.render_only:
         for case, seed in todo:
             print(ensure_clip(case, seed, args.cache), flush=True)
         return 0
     analyzer = Analyzer(args.threads)
     try:
-        rows = run_rows(todo, args.cache, analyzer)
+        rows = run_rows(todo, args.cache, analyzer, args.json_out)
     finally:
         analyzer.close()
     print_table(rows)
     bad, _ = summarise(rows)
-    if args.json_out:
-        args.json_out.write_text(json.dumps(rows, indent=1))
     return 1 if bad else 0
 
 
