@@ -17,6 +17,7 @@ import logging
 import math
 import os
 import re
+import shutil
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -206,6 +207,9 @@ class Store(AccountsMixin, SettingsMixin):
             return StoreError(f"the results database is busy (locked by another program for over "
                               f"{self.busy_timeout_ms / 1000:g} s); nothing was saved, try again")
         if "disk is full" in msg or "disk full" in msg:
+            if self.release_reserve():
+                return DiskFullError("the disk is full; nothing was saved - the space reserve is released, "
+                                     "so a coach can log in and prune old media; try again")
             return DiskFullError("the disk is full; nothing was saved - free space or prune old media")
         if "not a database" in msg or "malformed" in msg:
             return StoreError(f"{self.db_path}: the results database is damaged ({exc})")
@@ -304,6 +308,7 @@ class Store(AccountsMixin, SettingsMixin):
                 "(the files then move to quarantine/)")
         if retention_days is None:
             retention_days = self.effective_config(config).store.media_retention_days if config is not None else 0
+        self.keep_reserve()
         out: dict[str, Any] = {"closed_sessions": self.close_interrupted_sessions(),
                                "quarantined": self.sweep_orphans(), "pruned": 0}
         try:
@@ -312,6 +317,40 @@ class Store(AccountsMixin, SettingsMixin):
             log.warning("%s", exc)
             out["prune_refused"] = str(exc)
         return out
+
+    # --- a space reserve, so that a full disk still lets a coach log in and prune -------------
+
+    @property
+    def reserve_path(self) -> Path:
+        return self.root / RESERVE_NAME
+
+    def keep_reserve(self) -> bool:
+        """Hold :data:`RESERVE_BYTES` of disk in a file while there is room (True if held). A
+        full disk releases it (:meth:`release_reserve`): logins, the coach's pruning and the
+        outbox's drain then have room to write."""
+        if self.reserve_path.exists():
+            return True
+        try:
+            if shutil.disk_usage(self.root).free < self.min_free_mb * 1024 * 1024 + 2 * RESERVE_BYTES:
+                return False
+            tmp = self.reserve_path.with_name(RESERVE_NAME + ".tmp")
+            with open(tmp, "wb") as fh:
+                fh.write(bytes(RESERVE_BYTES))
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.reserve_path)
+        except OSError:
+            return False
+        return True
+
+    def release_reserve(self) -> bool:
+        """Free the space reserve (True when there was one to free)."""
+        try:
+            self.reserve_path.unlink()
+        except OSError:
+            return False
+        log.warning("the disk is full: released the %d MB space reserve", RESERVE_BYTES // (1024 * 1024))
+        return True
 
     def close_interrupted_sessions(self) -> int:
         """End sessions a crash or power cut left open as INCOMPLETE (``"interrupted": true`` in
@@ -330,7 +369,9 @@ class Store(AccountsMixin, SettingsMixin):
         try:
             media_files.check_free_space(self.root, self.min_free_mb)
         except DiskFullError as exc:
+            self.release_reserve()  # a coach must be able to log in and prune
             return str(exc).split(";")[0]
+        self.keep_reserve()
         why = media_files.probe_writable(self.media_root)
         if why:
             return why
@@ -600,6 +641,11 @@ _TRIAL_SELECT = (
     "SELECT t.*, a.display_name, a.athlete_number, a.team, a.sex, a.birth_year, "
     "s.station_name, s.started_at AS session_started_at, s.verdict AS session_verdict "
     "FROM trials t JOIN athletes a ON a.id = t.athlete_id JOIN sessions s ON s.id = t.session_id")
+
+
+#: The space reserve: a file in the state folder freed when the disk fills (see Store.keep_reserve).
+RESERVE_NAME = ".space-reserve"
+RESERVE_BYTES = 2 * 1024 * 1024
 
 
 class ClockError(StoreError):

@@ -24,6 +24,8 @@ from urllib.parse import urlsplit
 from flask import Flask, abort, current_app, g, redirect, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 
+from kiosk.errors import DiskFullError
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 LOCAL_ADDRESSES = ("127.0.0.1", "::1", "::ffff:127.0.0.1")
@@ -221,7 +223,10 @@ def attempt_login(username: str, password: str) -> tuple[dict | None, str]:
         return None, "Enter your coach name and password."
     # The attempt is booked (as a failure) before the password is checked, in one transaction
     # with the lock check, so parallel guesses cannot all slip in under the limit.
-    attempt, until = store.reserve_login(username, ip)
+    try:
+        attempt, until = store.reserve_login(username, ip)
+    except DiskFullError:  # the store released its space reserve: there is room now
+        attempt, until = store.reserve_login(username, ip)
     if attempt is None:
         assert until is not None
         minutes = max(1, int((until - store.clock()).total_seconds() // 60) + 1)

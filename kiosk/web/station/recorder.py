@@ -334,6 +334,7 @@ class StationRecorder:
         try:
             check_free_space(self.store.root, self.store.min_free_mb)
         except DiskFullError:
+            self.store.release_reserve()  # so a coach can still log in and prune
             return STORAGE, STORAGE_FULL
         why = self.store.probe_writable()
         if why:
