@@ -116,9 +116,11 @@ class MatSection:
 
 @dataclass(frozen=True)
 class PoseSection:
-    model: str = setting("lightning", "MoveNet model for tracking every frame.", choices=("lightning", "thunder"))
+    model: str = setting("lightning", "MoveNet model for tracking every frame (_int8: the INT8-quantised file, "
+                                      "docs/PERFORMANCE.md).",
+                         choices=("lightning", "thunder", "lightning_int8", "thunder_int8"))
     refine_model: str = setting("thunder", "Model that re-runs the frames that decide the verdict, or none.",
-                                choices=("thunder", "lightning", "none"))
+                                choices=("thunder", "lightning", "thunder_int8", "lightning_int8", "none"))
     threads: int = setting(4, "Interpreter threads (4 on a Pi).", min=1, max=16)
     min_score: float = setting(0.3, "Keypoint score below which a joint counts as not seen.", min=0.0, max=1.0)
 
