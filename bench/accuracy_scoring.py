@@ -182,9 +182,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, default=60, help="normal trials (seeds 0..n-1)")
     ap.add_argument("--first", type=int, default=0, help="first seed of the normal trials")
     ap.add_argument("--fps", type=float, default=120.0)
-    ap.add_argument("--model", default="lightning", choices=("lightning", "thunder"))
+    ap.add_argument("--model", default="lightning", choices=("lightning", "thunder", "lightning_int8", "thunder_int8"))
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--refine", default="thunder", choices=("thunder", "lightning", "none"),
+    ap.add_argument("--refine", default="thunder", choices=("thunder", "lightning", "thunder_int8", "lightning_int8", "none"),
                     help="model re-running the decisive frames (default thunder, as the kiosk)")
     ap.add_argument("--failure-seeds", type=int, default=3, help="trials per failure option")
     ap.add_argument("--cache", type=Path, default=None, help="folder to keep keypoints between runs")

@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Run MoveNet pose estimation on clips (mp4/avi/mov/mkv/GIF) or photos (png/jpg). "
                     "Without output options, prints a per-source summary.")
     p.add_argument("paths", nargs="+", metavar="PATH", help="clips or photos to analyse")
-    p.add_argument("--model", choices=("lightning", "thunder"), default=None,
+    p.add_argument("--model", choices=("lightning", "thunder", "lightning_int8", "thunder_int8"), default=None,
                    help="MoveNet model (default: [pose] model from the config, lightning)")
     p.add_argument("--threads", type=int, default=None, metavar="N",
                    help="interpreter threads (default: [pose] threads from the config, 4)")

@@ -20,7 +20,8 @@ from kiosk.errors import ModelError
 
 MANIFEST_NAME = "manifest.json"
 MODELS_ENV = "JUMPKIOSK_MODELS"
-MODEL_NAMES: tuple[str, ...] = ("lightning", "thunder")
+#: The models the repository ships (manifest names): float16 and INT8-quantised (docs/PERFORMANCE.md).
+MODEL_NAMES: tuple[str, ...] = ("lightning", "thunder", "lightning_int8", "thunder_int8")
 _RESTORE_HINT = "restore it with `git checkout models/` or re-run tools/convert_models/convert.py"
 
 #: (resolved path, mtime_ns, size) -> sha256 of files already hashed.
