@@ -157,3 +157,26 @@ def test_formulas_are_neutralised_whatever_the_list_separator(name: str) -> None
 def test_days_out_of_range_are_input_errors(text: str) -> None:
     with pytest.raises(InputError, match="out of range"):
         export.parse_day(text, None)
+
+
+def test_saved_clip_zips_follow_the_media_retention(tmp_path: Path) -> None:
+    from kiosk.store.db import ClockError
+
+    now = datetime(2026, 11, 21, 9, 30, tzinfo=UTC)
+    s = Store(tmp_path / "state", clock=lambda: now)
+    s.migrate()
+    sid = s.start_session(s.add_athlete("Z"), "Gym", started_at=now - timedelta(days=1))
+    s.save_trial(sid, result_json(random.Random(1)), recorded_at=now - timedelta(days=1))
+    out = tmp_path / "exports"
+    out.mkdir()
+    names = ["clips_2026-08-01.zip", "clips_2026-10-21.zip", "clips_2026-10-22.zip", "clips_2026-11-20.zip",
+             "trials_2026-08-01.csv", "clips_2026-08-01_team.zip"]
+    for n in names:
+        (out / n).write_bytes(b"zip")
+    assert export.prune_exports(out, s, 30) == 3  # 08-01, 08-01_team, 10-21 (before 10-22 09:30)
+    assert sorted(p.name for p in out.iterdir()) == ["clips_2026-10-22.zip", "clips_2026-11-20.zip",
+                                                    "trials_2026-08-01.csv"]
+    s.clock = lambda: now - timedelta(days=300)  # a clock before the newest trial: nothing is touched
+    with pytest.raises(ClockError):
+        export.prune_exports(out, s, 1)
+    s.close()

@@ -106,7 +106,7 @@ def test_nightly_exports_recent_days_prunes_and_tidies(tmp_path: Path):
     assert proc.returncode == 0, proc.stderr
     today = date.today()
     days = [(today - timedelta(days=n)).isoformat() for n in (3, 2, 1)]
-    assert log.read_text().splitlines() == [f"export-day --date {d} --out {out}" for d in days] + ["prune-media"]
+    assert log.read_text().splitlines() == [f"export-day --date {d} --out {out}" for d in days] + [f"prune-media --exports {out}"]
     assert not old.exists() and fresh.exists()
 
 
@@ -117,7 +117,7 @@ def test_nightly_reports_a_failed_export_but_still_prunes(tmp_path: Path):
     proc = subprocess.run([str(REPO / "systemd" / "jumpkiosk-nightly")], env=env, capture_output=True, text=True)
     assert proc.returncode == 1
     assert "export of" in proc.stderr
-    assert log.read_text().splitlines()[-1] == "prune-media"
+    assert log.read_text().splitlines()[-1] == f"prune-media --exports {tmp_path / 'x'}"
 
 
 def test_browser_waits_for_the_station_then_keeps_chromium_up(tmp_path: Path):

@@ -59,6 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("prune-media", help="delete trial media older than the retention period (results stay)")
     p.add_argument("--days", type=int, help="override the retention period in days")
+    p.add_argument("--exports", metavar="DIR", help="also delete saved clip ZIPs in DIR past the retention")
     p.set_defaults(func=run_prune_media)
 
 
@@ -231,5 +232,9 @@ def run_prune_media(args: argparse.Namespace) -> int:
         return 0
     pruned = store.prune_media(days)
     swept = store.sweep_orphans()
-    print(f"media older than {days} days deleted for {pruned} trials; {swept} orphan files removed")
+    print(f"media older than {days} days deleted for {pruned} trials; {swept} orphan files moved to quarantine")
+    if args.exports:
+        from kiosk.store.export import prune_exports
+
+        print(f"{prune_exports(args.exports, store, days)} clip ZIPs older than {days} days deleted from {args.exports}")
     return 0

@@ -490,3 +490,36 @@ def clips_zip(store: Store, trials: list[dict], tz: tzinfo | None, *, chunk: int
             yield sink.take()
     yield sink.take()
 
+
+# --- retention of saved exports ----------------------------------------------------------------
+
+_CLIPS_NAME = re.compile(r"^clips_(\d{4}-\d{2}-\d{2})(?:_[^/]*)?\.zip$")
+
+
+def prune_exports(folder: str | Path, store: Store, days: int) -> int:
+    """Delete saved clip ZIPs (``clips_YYYY-MM-DD*.zip``) whose day is past the media retention,
+    counted from the day in the name (the trials' own day) up to the store's plausible clock
+    (:meth:`Store.retention_cutoff` refuses an implausible one). The CSVs hold results, not
+    pictures, and stay. Returns the files deleted."""
+    if days <= 0:
+        return 0
+    from kiosk.store.db import parse_iso
+
+    cutoff = parse_iso(store.retention_cutoff(days)).date()
+    removed = 0
+    root = Path(folder)
+    if not root.is_dir():
+        return 0
+    for path in sorted(root.iterdir()):
+        m = _CLIPS_NAME.match(path.name)
+        if not m or not path.is_file():
+            continue
+        try:
+            day = date.fromisoformat(m.group(1))
+        except ValueError:
+            continue
+        if day < cutoff:
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
