@@ -48,12 +48,13 @@ def test_hostile_and_non_latin_names_round_trip(client, store, coach) -> None:
         assert str(escape(name)) in roster, name
     rows = list(csv.DictReader(io.StringIO(client.get("/coach/export/trials.csv").get_data(as_text=True)
                                            .removeprefix(export.BOM), newline="")))
-    assert sorted(r["athlete_name"] for r in rows) == sorted(NASTY)
+    assert sorted(export.unsafe_text(r["athlete_name"]) for r in rows) == sorted(NASTY)  # formula-neutralised cells
     token = store.new_token("anna")
     api = client.get("/api/v1/trials", headers={"Authorization": f"Bearer {token}"}).get_json()
     assert sorted(t["athlete"]["display_name"] for t in api["trials"]) == sorted(NASTY)
     roster_csv = client.get("/coach/roster.csv").get_data(as_text=True)
-    assert sorted(r["display_name"] for r in csv.DictReader(io.StringIO(roster_csv.removeprefix(export.BOM)))) == sorted(NASTY)
+    assert sorted(export.unsafe_text(r["display_name"])
+                  for r in csv.DictReader(io.StringIO(roster_csv.removeprefix(export.BOM)))) == sorted(NASTY)
 
 
 def test_trial_page_media_and_range_requests(client, store, coach) -> None:
@@ -88,26 +89,6 @@ def test_media_symlink_out_of_the_media_folder_is_refused(client, store, coach, 
     (day / "cccccccccccc-replay.mp4").symlink_to(store.db_path)
     for name in ("bbbbbbbbbbbb-replay.mp4", "cccccccccccc-replay.mp4"):
         assert client.get(f"/coach/media/2026/11/21/{name}").status_code == 404
-
-
-def test_athlete_page_trend_and_range_export(client, store, coach) -> None:
-    aid = store.add_athlete("Trend Athlete", sex="female")
-    rng = random.Random(4)
-    for k in range(6):
-        sid = store.start_session(aid, "Gym", started_at=NOW - timedelta(days=7 * (6 - k)))
-        for j in range(3):
-            store.save_trial(sid, result_json(rng), recorded_at=NOW - timedelta(days=7 * (6 - k), seconds=-j))
-    page = client.get(f"/coach/athletes/{aid}").get_data(as_text=True)
-    for series in ("fppa_left", "fppa_right", "kasr", "rsi"):
-        assert page.count(f'data-series="{series}"') == 6, series
-    assert "limit 13 deg" in page  # the female peak-FPPA limit from the config
-    start = (NOW - timedelta(days=30)).date().isoformat()
-    rows = list(csv.DictReader(io.StringIO(client.get(
-        f"/coach/export/trials.csv?athlete={aid}&from={start}&to={NOW.date().isoformat()}&bom=0").get_data(as_text=True))))
-    assert len(rows) == 4 * 3 and {r["athlete_name"] for r in rows} == {"Trend Athlete"}
-    sessions = client.get(f"/coach/export/sessions.csv?athlete={aid}&from={start}&to={NOW.date().isoformat()}")
-    assert sessions.headers["Content-Disposition"].startswith("attachment") and sessions.data.count(b"\r\n") == 5
-    assert client.get("/coach/export/trials.csv?from=2026-02-01&to=2026-01-01").status_code == 400
 
 
 def test_clips_zip_download(client, store, coach) -> None:

@@ -8,7 +8,7 @@ strict Content-Security-Policy below costs nothing and the pages work on any pho
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from flask import (
@@ -29,13 +29,11 @@ from kiosk.store import export
 from kiosk.store import media as media_files
 from kiosk.store.settings import COACH_BOUNDS, coach_keys, field_info, internal_keys, parse_form_value
 from kiosk.web import auth, get_config, get_store, get_tz
-from kiosk.web.coach.plot import Panel, Series, trend_svg
 
 bp = Blueprint("coach", __name__, url_prefix="/coach", template_folder="templates")
 
 CSP = ("default-src 'self'; img-src 'self' data:; media-src 'self'; style-src 'self'; script-src 'none'; "
        "object-src 'none'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
-LEFT_COLOUR, RIGHT_COLOUR = "#1f6fb5", "#d9661f"
 
 
 @bp.after_request
@@ -93,59 +91,6 @@ def _day_arg(name: str = "date") -> date:
         return export.parse_day(request.args.get(name), get_tz())
     except InputError as exc:
         abort(400, str(exc))
-
-
-# --- athlete --------------------------------------------------------------------------------
-
-def _athlete_or_404(athlete_id: int) -> dict:
-    athlete = get_store().get_athlete(athlete_id)
-    if athlete is None:
-        abort(404, "no such athlete")
-    return athlete
-
-
-def athlete_sessions(athlete_id: int) -> list[dict]:
-    """The athlete's sessions, oldest first, each with its trials and per-metric medians."""
-    store = get_store()
-    sessions = store.sessions_between("0000", "9999", athlete_id=athlete_id)
-    by_session: dict[int, list[dict]] = {}
-    for t in store.athlete_trials(athlete_id):
-        by_session.setdefault(t["session_id"], []).append(t)
-    for s in sessions:
-        s["trials"] = by_session.get(s["id"], [])
-        s["medians"] = export.session_medians(s["trials"])
-    return [s for s in sessions if s["trials"]]
-
-
-def _trend(athlete: dict, sessions: list[dict]) -> Any:
-    cfg = get_config().scoring
-    limit = {"female": cfg.peak_fppa_female_deg, "male": cfg.peak_fppa_male_deg}.get(
-        athlete.get("sex") or "", getattr(cfg, "peak_fppa_unknown_deg", cfg.peak_fppa_female_deg))
-    when = [datetime.fromisoformat(s["started_at"].replace("Z", "+00:00")) for s in sessions]
-    med = [s["medians"] for s in sessions]
-    panels = [
-        Panel("Peak FPPA", "deg, + = knee inward", [
-            Series("fppa_left", "Left leg (athlete's own)", LEFT_COLOUR, [m["left_fppa_peak_deg"] for m in med]),
-            Series("fppa_right", "Right leg (athlete's own)", RIGHT_COLOUR, [m["right_fppa_peak_deg"] for m in med]),
-        ], limit=limit, limit_label=f"limit {limit:g} deg"),
-        Panel("KASR at peak flexion", "knee / ankle separation", [
-            Series("kasr", "KASR", "#6b4fa3", [m["kasr_peak"] for m in med])],
-            limit=getattr(cfg, "kasr_peak_min", None), limit_label=f"min {getattr(cfg, 'kasr_peak_min', 0):g}"),
-        Panel("Reactive strength index", "m/s", [Series("rsi", "RSI", "#2e8b57", [m["rsi"] for m in med])]),
-    ]
-    labels = [f"{_local(s['started_at'], '%Y-%m-%d')}" for s in sessions]
-    return trend_svg(when, panels, labels=labels)
-
-
-@bp.get("/athletes/<int:athlete_id>")
-@auth.coach_required
-def athlete(athlete_id: int) -> Any:
-    a = _athlete_or_404(athlete_id)
-    sessions = athlete_sessions(athlete_id)
-    today_ = export.parse_day(None, get_tz())
-    first = _local(sessions[0]["started_at"], "%Y-%m-%d") if sessions else today_.isoformat()
-    return render_template("coach/athlete.html", athlete=a, sessions=list(reversed(sessions)),
-                           plot=_trend(a, sessions), range_from=first, range_to=today_.isoformat())
 
 
 # --- trial ----------------------------------------------------------------------------------
@@ -268,4 +213,4 @@ def reset_settings() -> Any:
 
 
 # Routes kept in their own modules register on ``bp`` when imported.
-from kiosk.web.coach import account, records, screens  # noqa: E402,F401
+from kiosk.web.coach import account, athlete, records, screens  # noqa: E402,F401
