@@ -392,7 +392,7 @@ def main(argv: list[str] | None = None) -> int:
           f"acknowledged but lost: {len(check.lost)}; committed but killed before acknowledging: "
           f"{check.trials - check.history - len(report.acknowledged)}")
     print(f"kills that left a half-written temp file: {report.temp_files_at_kill}; "
-          f"orphan files removed by start-up sweeps: {report.orphans_removed}; "
+          f"orphan files moved to quarantine by start-up sweeps: {report.orphans_removed}; "
           f"orphans left: {len(check.orphans)}; temp files left: {len(check.temp_files)}")
     print(f"integrity_check: {check.integrity}; foreign_key_check problems: {check.foreign_key_problems}")
     for problem in (check.bad_trials + [f"lost trial {t}" for t in check.lost] + check.orphans)[:20]:
