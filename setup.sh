@@ -192,6 +192,9 @@ apt_packages() {
     fi
     if [ "${#missing[@]}" -eq 0 ] && [ -z "$browser" ]; then ok "all present: ${want[*]}"; return 0; fi
     act "apt-get update" sys_apt_get update -q || warn "apt-get update failed; using the package lists as they are"
+    if [ "$CHECK" -eq 1 ] && ! compgen -G "$ROOT/var/lib/apt/lists/*Packages*" >/dev/null; then
+        warn "apt's package lists are empty (apt-get update never ran here): the candidates below are not known yet"
+    fi
     # Only packages apt can install are asked for: one that no configured source has would make
     # apt-get refuse the whole list, Chromium included.
     for pkg in "${missing[@]}"; do
@@ -207,7 +210,9 @@ apt_packages() {
         fi
     fi
     if [ "${#absent[@]}" -gt 0 ]; then
-        die "no install candidate for ${absent[*]} in the configured apt sources (apt-cache policy ${absent[0]}); the station needs them"
+        local why="no install candidate for ${absent[*]} in the configured apt sources (apt-cache policy ${absent[0]}); the station needs them"
+        [ "$CHECK" -eq 1 ] || die "$why"
+        warn "$why: the install would stop here"
     fi
     if [ "${#pi_absent[@]}" -gt 0 ]; then
         warn "no install candidate for ${pi_absent[*]}: not Raspberry Pi OS, or the Raspberry Pi archive is not configured"

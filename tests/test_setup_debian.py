@@ -70,6 +70,17 @@ def test_a_needed_package_without_candidate_is_named(pi: FakePi):
     assert not any(c.startswith("apt-get install") for c in pi.calls())
 
 
+def test_check_on_an_image_whose_lists_were_never_updated(pi: FakePi):
+    # No package lists yet: nothing has a candidate. The dry run says why and does not stop.
+    shutil.rmtree(pi.root / "var" / "lib" / "apt" / "lists")
+    (pi.state / "available").write_text("")
+    proc = pi.run("--check")
+    assert "apt's package lists are empty (apt-get update never ran here)" in proc.stdout
+    assert "no install candidate for python3-venv python3-pip sqlite3 curl ca-certificates" in proc.stdout
+    assert "the install would stop here" in proc.stdout
+    assert "dry run done" in proc.stdout
+
+
 def test_plain_debian_box_with_a_usb_camera(pi: FakePi, tmp_path: Path):
     """x86 or arm64 Debian trixie: no Pi archive, no raspi-config, no gpio group, no desktop user yet."""
     (pi.root / "etc" / "os-release").write_text('PRETTY_NAME="Debian GNU/Linux 13 (trixie)"\nVERSION_CODENAME=trixie\n')

@@ -79,6 +79,9 @@ def make_fake_pi(tmp: Path, *, fast_build: bool = True) -> FakePi:
     (root / "etc").mkdir(parents=True)
     (root / "etc" / "os-release").write_text('PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nVERSION_CODENAME=bookworm\n')
     (root / "home" / "pi").mkdir(parents=True)
+    lists = root / "var" / "lib" / "apt" / "lists"  # apt-get update has run once
+    lists.mkdir(parents=True)
+    (lists / "archive.raspberrypi.com_debian_dists_bookworm_main_binary-arm64_Packages").write_text("")
     state.mkdir()
     (state / "installed").write_text("labwc\n")
     # What Raspberry Pi OS's sources (Debian's plus the Raspberry Pi archive) offer.
