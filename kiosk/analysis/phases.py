@@ -226,6 +226,10 @@ def _landing(t: np.ndarray, ankle_y: np.ndarray, floor: float, scale: float, sta
             was_high = True
         elif was_high:
             rest = _rest_level(t, ankle_y, k)
+            if rest is not None and rest <= high:
+                # still in the air: keypoint jitter took one sample back across the line as the
+                # feet rose past it (a take-off read as a landing 50 ms after it)
+                continue
             level = rest if rest is not None else floor
             on = np.flatnonzero((np.arange(len(t)) >= k) & np.isfinite(ankle_y) & (ankle_y >= level - FLOOR_BAND * scale))
             if not len(on):
@@ -349,10 +353,12 @@ def standing_window(t: np.ndarray, xy: np.ndarray, ic: float, scale: float) -> t
     for p in (hip, ank):
         v = np.hypot(*((p[hi] - p[lo]) / span[:, None]).T)
         speed = np.maximum(speed, v)
-    early = ank[: max(3, n // 3), 1]
-    if not np.isfinite(early).any():  # ankles unseen on the box: no baseline to stand still at
+    seen = np.flatnonzero(np.isfinite(ank[:n, 1]))
+    if not len(seen):  # ankles unseen on the box: no baseline to stand still at
         return None
-    box = np.nanmedian(early)
+    # the box level: the first third of the frames that show the ankles before the drop (the
+    # first frames may show nobody: the tracker had not found the athlete yet)
+    box = float(np.median(ank[seen[: max(3, len(seen) // 3)], 1]))
     still = (speed < STILL_SPEED * scale) & (np.abs(ank[:n, 1] - box) < FLOOR_BAND * scale)
     still &= np.isfinite(speed)
     best: tuple[int, int] | None = None
@@ -418,7 +424,7 @@ def detect_events(t: np.ndarray, xy: np.ndarray, mat_edges: Sequence[MatEdge] | 
             v_to = _takeoff(t, ankle_y, level, scale, t[k], sigma, dt)
             if v_to is not None:
                 second = _landing(t, ankle_y, floor, scale, int(np.searchsorted(t, v_to)), sigma, dt)
-                v_land = second[1] if second is not None else None
+                v_land = second[1] if second is not None and second[1] > v_to else None
     m_ic = None
     if mat_edges is not None:
         m_ic, m_to, m_land = mat_events(mat_edges, float(t[0]))

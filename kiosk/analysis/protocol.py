@@ -42,6 +42,12 @@ from kiosk.matcsv import MatEdge
 #: perspective only adds to it (the box stands behind the landing spot). A jump in place that
 #: lands 50 px nearer the camera read 0.13.
 MIN_BOX_LL = 0.18
+#: Without a still standing window, a run this long with ankles and hips under this speed
+#: (leg lengths/s) stands for it (see :func:`level_run`).
+LEVEL_MIN_S = 0.1
+LEVEL_SPEED_LL = 0.5
+LEVEL_HALF_SPAN_S = 0.04
+LEVEL_LOOKBACK_S = 0.3
 #: The ankles' rest level on landing: median over this span after contact (legs still long).
 REST_AFTER_S = (0.03, 0.12)
 #: The fall's last three quarters (from a quarter of the drop to contact) take half the whole
@@ -162,6 +168,47 @@ def flights(t: np.ndarray, low_ankle_y: np.ndarray, scale: float) -> list[tuple[
     return out
 
 
+def level_run(t: np.ndarray, ankle: np.ndarray, hip: np.ndarray, ic: float, scale: float) -> tuple[int, int] | None:
+    """Where the standing window is missing (the athlete seen only briefly before the drop, or
+    fidgeting), the last run of at least ``LEVEL_MIN_S`` before contact in which the ankles and
+    hips move under ``LEVEL_SPEED_LL`` leg lengths per second: still enough to be standing, not
+    reached by rising from lower down (the top of a hop or jump, :func:`_rose_into`). A frame
+    slice, or None."""
+    n = int(np.searchsorted(t, ic - 0.1))
+    if n < 3:
+        return None
+    # speed over +-LEVEL_HALF_SPAN_S, so a pixel of jitter at 120 fps does not read as motion
+    lo = np.searchsorted(t, t[:n] - LEVEL_HALF_SPAN_S)
+    hi = np.minimum(np.searchsorted(t, t[:n] + LEVEL_HALF_SPAN_S), len(t) - 1)
+    span = np.maximum(t[hi] - t[lo], 1e-9)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        v = np.fmax(np.abs(ankle[hi] - ankle[lo]), np.abs(hip[hi] - hip[lo])) / span / scale
+    ok = np.isfinite(v) & (v < LEVEL_SPEED_LL) & np.isfinite(ankle[:n])
+    best = None
+    k = 0
+    while k < n:
+        if ok[k]:
+            j = k
+            while j < n and ok[j]:
+                j += 1
+            if t[j - 1] - t[k] >= LEVEL_MIN_S - 1e-9 and not _rose_into(t, ankle, k, j, scale):
+                best = (k, j)
+            k = j
+        else:
+            k += 1
+    return best
+
+
+def _rose_into(t: np.ndarray, ankle: np.ndarray, k: int, j: int, scale: float) -> bool:
+    """Whether the ankles were clearly lower (``FLIGHT_RISE_LL``) in the ``LEVEL_LOOKBACK_S``
+    before the run [k, j): the run is then the top of a hop or jump, not standing on a box."""
+    level = float(np.nanmedian(ankle[k:j]))
+    before = ankle[(t >= t[k] - LEVEL_LOOKBACK_S) & (t < t[k])]
+    before = before[np.isfinite(before)]
+    return bool(len(before) and float(before.max()) > level + FLIGHT_RISE_LL * scale)
+
+
 def _flight_g(t: np.ndarray, y: np.ndarray, start: float, stop: float, dt: float, scale: float) -> float | None:
     """Image g (leg lengths / s^2) from a parabola through ``y`` strictly inside the flight, or
     None when too few samples or the curve is no parabola."""
@@ -226,10 +273,11 @@ def check_protocol(t: np.ndarray, xy: np.ndarray, ev: Events, dt: float,
     # --- the box: standing still, raised --------------------------------------------------
     rest = _median(ankle[(t >= ic + REST_AFTER_S[0]) & (t <= ic + REST_AFTER_S[1])])
     box = None
-    if ev.standing is None:
+    standing = ev.standing if ev.standing is not None else level_run(t, ankle, hip, ic, scale)
+    if standing is None:
         out.append(ProtocolFailure("no_box", "no still standing before the landing"))
     else:
-        a, b = ev.standing
+        a, b = standing
         box = _median(ankle[a:b])
         stand_hip = _median(hip[a:b])
         if rest is not None and box is not None:
@@ -294,8 +342,8 @@ def check_protocol(t: np.ndarray, xy: np.ndarray, ev: Events, dt: float,
             out.append(ProtocolFailure("uneven_landing", f"the {side} foot landed {abs(uneven):.3f} s first"))
 
     # --- a drop in front of the box, not a leap toward the camera ---------------------------
-    if ev.standing is not None:
-        a, b = ev.standing
+    if standing is not None:
+        a, b = standing
         stand_w = _median(_shoulder_width(xy[a:b])[-max(3, int(round(SCALE_SPAN_S / max(dt, 1e-6)))):])
         land_w = _median(_shoulder_width(xy)[(t >= ic - SCALE_SPAN_S) & (t <= ic)])
         if stand_w and land_w and stand_w > 0:
