@@ -113,18 +113,28 @@ def annotate_peak(image: np.ndarray, keypoints: np.ndarray, angles: dict[str, fl
 
 
 def peak_picture(record: Any, max_side: int = 640) -> dict | None:
-    """The trial's peak-valgus frame (downscaled), its keypoints on that scale and both legs'
-    angles: kept per jump so the summary can draw the middle jump with the flagged knee ringed."""
-    from kiosk.web.station.recorder import peak_frame
+    """The trial's frame at the deepest point of the landing (peak knee flexion: the moment the
+    peak-angle rule reads), downscaled, its keypoints on that scale and both legs' angles then:
+    kept per jump so the summary can draw the middle jump with the flagged knee ringed."""
+    result = record.result or {}
+    legs = result.get("legs") or {}
+    t_peak = (result.get("events") or {}).get("peak_flexion_s")
+    angle_key = "fppa_peak_flexion"
+    if t_peak is None:   # no flexion time: the worse leg's own peak, as the coach's picture
+        from kiosk.web.station.recorder import peak_frame
 
-    pk = peak_frame(record)
-    if pk is None:
+        pk = peak_frame(record)
+        if pk is None:
+            return None
+        t_peak, angle_key = record.poses[pk[0]].t, "fppa_peak"
+    if not record.poses:
         return None
-    i, angles = pk
-    pose = record.poses[i]
+    times = np.array([p.t for p in record.poses])
+    pose = record.poses[int(np.argmin(np.abs(times - float(t_peak))))]
     frame = next((f for f in record.frames if f.index == pose.index), None)
     if frame is None:
         return None
+    angles = {side: (legs.get(side) or {}).get(angle_key, (legs.get(side) or {}).get("fppa_peak")) for side in ("left", "right")}
     small = downscale(frame.image, max_side)
     kps = np.array(pose.keypoints, dtype=np.float32)
     kps[:, :2] *= small.shape[1] / frame.image.shape[1]

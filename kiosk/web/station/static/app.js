@@ -325,11 +325,11 @@
   const keyboards = {};
   let kbTarget = null;
   function keyboardFor(input) {
-    const host = input.closest(".screen").querySelector(".kb");
+    const host = input.closest(".screen").querySelector("[data-keyboard]");
     if (!keyboards[host.id]) {
       const Keyboard = window.SimpleKeyboard && (window.SimpleKeyboard.default || window.SimpleKeyboard.SimpleKeyboard);
       if (!Keyboard) return null;
-      keyboards[host.id] = new Keyboard("#" + host.id, {
+      keyboards[host.id] = new Keyboard("." + host.id, {   // simple-keyboard takes a class name
         layout: LAYOUTS[input.dataset.kb] || LAYOUTS.text,
         display: { "{bksp}": "\u232B delete", "{space}": "space" },
         theme: "hg-theme-default kiosk-kb",
@@ -343,16 +343,18 @@
     if (!input) return;
     kbTarget = input;
     const kb = keyboardFor(input);
-    if (kb) kb.setInput(input.value);
+    if (kb) syncKeyboard(kb, input.value);
   }
+  function syncKeyboard(kb, value) {
+    kb.setInput(value);
+    if (kb.setCaretPosition) kb.setCaretPosition(value.length);   // typing goes on at the end
+  }
+  // The keyboard keeps what was tapped; the field shows it with capital initials (names).
   function typed(value) {
     if (!kbTarget) return;
     let v = value;
     if (kbTarget.dataset.kb === "text") v = v.replace(/(^|[\s-])([a-z])/g, (m, p, c) => p + c.toUpperCase()).replace(/^\s+/, "");
-    v = v.slice(0, Number(kbTarget.maxLength) > 0 ? Number(kbTarget.maxLength) : 60);
-    kbTarget.value = v;
-    const kb = keyboardFor(kbTarget);
-    if (kb && kb.getInput() !== v) kb.setInput(v);
+    kbTarget.value = v.slice(0, Number(kbTarget.maxLength) > 0 ? Number(kbTarget.maxLength) : 60);
     kbTarget.dispatchEvent(new Event("input", { bubbles: true }));
   }
   function activeTextInput() {
@@ -362,7 +364,13 @@
   // A physical keyboard (a coach's) types into the field too: the on-screen one follows it.
   $$("input[data-kb]").forEach((input) => {
     input.addEventListener("focus", () => attachKeyboard(input));
-    input.addEventListener("keyup", () => { const kb = keyboardFor(input); if (kb) kb.setInput(input.value); });
+    // A touch on the field puts typing back at the end (a finger cannot aim a caret between letters).
+    input.addEventListener("pointerup", () => setTimeout(() => {
+      const n = input.value.length;
+      try { input.setSelectionRange(n, n); } catch (e) { /* not a text field */ }
+      attachKeyboard(input);
+    }, 0));
+    input.addEventListener("keyup", () => { const kb = keyboardFor(input); if (kb) syncKeyboard(kb, input.value); });
   });
 
   // ---------- privacy wipe ----------
@@ -372,7 +380,7 @@
     ["#summary-img", "#replay"].forEach((s) => $(s).removeAttribute("src"));
     $$(".preview").forEach((i) => i.removeAttribute("src"));
     $$("input[data-kb]").forEach((i) => { i.value = ""; });
-    Object.values(keyboards).forEach((kb) => kb.setInput(""));
+    Object.values(keyboards).forEach((kb) => syncKeyboard(kb, ""));
     $("#consent").checked = false; $("#isyou").hidden = true;
     local.number = ""; text($("#num-out"), ""); text($("#checkin-error"), ""); text($("#about-error"), "");
     $$('[data-bind]').forEach((e) => { e.textContent = ""; });
@@ -431,6 +439,7 @@
     const li = el("li"); const b = el("button", "btn", "No, add me as new"); b.dataset.action = "confirm-new"; li.append(b);
     $("#isyou-list").replaceChildren(...items, li);
     $("#isyou").hidden = false;
+    $("#kb-checkin").hidden = true;   // room for the answer; touching the name brings the keys back
   }
 
   // ---------- actions ----------
@@ -493,7 +502,8 @@
     } finally { running.delete(b); b.classList.remove("busy"); }
   }, true);
   $("#name-q").addEventListener("input", () => { search().catch(() => {}); });
-  $("#new-name").addEventListener("input", () => { $("#isyou").hidden = true; });
+  $("#new-name").addEventListener("input", () => { $("#isyou").hidden = true; $("#kb-checkin").hidden = false; });
+  $("#new-name").addEventListener("pointerdown", () => { $("#isyou").hidden = true; $("#kb-checkin").hidden = false; });
   $("#tab-new").hidden = !boot.allow_quick_add;
 
   // ---------- idle timeout: back to Welcome, screen wiped ----------
