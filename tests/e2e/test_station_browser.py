@@ -199,6 +199,7 @@ def run_station_flow(page, base_url: str, *, new_name: str, roster_name: str, tr
     tap(page, 'button[data-action="about-save"]')
 
     wait_screen(page, ("howto",), 10)
+    page.wait_for_function("document.getElementById('howto-img').naturalWidth > 0", timeout=30000)
     assert page.locator("#minor-note").is_visible() and page.locator("#practice-note").is_visible()
     audit(page, f"{tag}05-howto", report)
     tap(page, 'button[data-action="howto-done"]')

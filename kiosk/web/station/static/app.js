@@ -153,7 +153,8 @@
     box.className = "outcome" + (big ? " big-outcome" : "") + " o-" + o.kind;
     if (o.kind === "retake") {
       box.append(el("p", "otitle", "That jump did not count"), el("p", "oreason", o.reason || ""),
-        el("p", "oleft", o.tries_left === 1 ? "1 try left." : o.tries_left + " tries left."));
+        el("p", "oleft", (o.tries_left === 1 ? "1 try" : o.tries_left + " tries") + " left for " +
+          (o.still_needed === 1 ? "1 more jump." : o.still_needed + " more jumps.")));
     } else if (o.kind === "practice") {
       box.append(el("p", "otitle", "Practice jump done"));
       if (o.reason) box.append(el("p", "oreason", "For the next ones: " + o.reason));
