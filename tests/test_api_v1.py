@@ -88,3 +88,14 @@ def test_a_trial_names_the_limit_that_applied_and_the_thresholds_in_force(client
     assert t["limit"]["why"] == ("sex not recorded: the female range (up to 13°) was used, the more lenient of the two; "
                                  "adult reference range: under 18")
     assert t["scoring"]["thresholds"]["valgus_displacement_deg"] == 10.6 and t["scoring"]["version"] == t["scoring_version"]
+
+
+def test_sessions_carry_what_the_coach_pages_show(api) -> None:
+    get, a, _, store = api
+    s = get("/api/v1/sessions?from=2026-11-21&to=2026-11-22&athlete=" + str(a)).get_json()["sessions"]
+    assert len(s) == 2 and s[0]["previous_verdict"] is None and s[1]["previous_verdict"] == "PASS"
+    assert set(s[1]["leg_medians"]) == {"left", "right"} and s[1]["limits"]["stored"] is False
+    assert s[1]["change_since_previous"]["left_valgus_displacement_deg"] == pytest.approx(
+        s[1]["leg_medians"]["left"]["valgus_displacement_deg"] - s[0]["leg_medians"]["left"]["valgus_displacement_deg"],
+        abs=0.01)
+    assert isinstance(s[0]["findings"], list) and s[0]["borderline"] in (True, False)

@@ -15,7 +15,8 @@ from werkzeug.exceptions import HTTPException
 
 from kiosk.errors import InputError
 from kiosk.store import export
-from kiosk.web import auth, get_store, get_tz
+from kiosk.store.screens import screens
+from kiosk.web import auth, get_config, get_store, get_tz
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -95,9 +96,20 @@ def trial(trial_id: int) -> Any:
 
 @bp.get("/sessions")
 def sessions() -> Any:
-    """Session summaries with per-metric medians over valid trials, same filters as /trials."""
+    """Session summaries with per-metric medians over valid trials, same filters as /trials; each also
+    with what the coach pages show: borderline, flagged side, findings, the limits it was scored
+    with, per-leg medians and the change since the athlete's previous completed screen."""
     start, end, filters = _range()
     rows = export.session_records(get_store(), start, end, **filters)
+    by_id = {sc["session_id"]: sc for sc in screens(get_store(), start, end, get_config().scoring,
+                                                      team=filters.get("team"), athlete_id=filters.get("athlete_id"))}
+    for row in rows:
+        sc = by_id.get(row["session_id"])
+        if sc is not None:  # as the Today page and the sessions CSV read the session
+            row.update(borderline=sc["borderline"], flagged_side=sc["flagged_side"] or None, findings=sc["findings"],
+                       limits={k: sc["limits"][k] for k in ("valgus_displacement_deg", "peak_fppa_deg", "why", "stored")},
+                       leg_medians={leg: sc["medians"][leg] for leg in ("left", "right")},
+                       change_since_previous=sc["change"], previous_verdict=sc["previous_verdict"])
     return jsonify(start=start, end=end, count=len(rows), sessions=rows)
 
 
