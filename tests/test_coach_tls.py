@@ -114,3 +114,35 @@ def test_doctor_shows_the_certificate_fingerprint(tmp_path: Path) -> None:
     assert found.status == OK and tls.fingerprint(cert) in found.message and ":8443/coach" in found.message
     cert.write_text("not a certificate", encoding="ascii")
     assert check_https(cfg).status == "FAIL"
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="the openssl command makes the station certificate")
+def test_serve_starts_https_when_listening_beyond_localhost(tmp_path: Path) -> None:
+    """start_listener (what `jumpkiosk serve` calls): makes the certificate if missing, serves TLS;
+    nothing for a station that listens on localhost only."""
+    sock = __import__("socket").socket()
+    sock.bind(("127.0.0.2", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    base = {"station": {"state_dir": str(tmp_path / "state"), "timezone": "UTC"}}
+    local_only = config_from_dict({**base, "web": {"host": "127.0.0.1", "tls_port": port}})
+    assert tls.start_listener(create_app(local_only), local_only) is None
+    cfg = config_from_dict({**base, "web": {"host": "127.0.0.2", "tls_port": port, "secret_key": "k" * 40}})
+    app = create_app(cfg)
+    listener = tls.start_listener(app, cfg, threads=2)
+    assert listener is not None
+    try:
+        cert, _ = tls.cert_paths(cfg)
+        assert cert.is_file() and listener.fingerprint == tls.fingerprint(cert) and listener.url.endswith(f":{port}/coach")
+        ctx = ssl.create_default_context()
+        ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE  # only the fingerprint identifies this certificate
+        conn = http.client.HTTPSConnection("127.0.0.2", port, context=ctx, timeout=30)
+        conn.request("GET", "/coach/login")
+        resp = conn.getresponse()
+        assert resp.status == 200 and "Coach login" in resp.read().decode()
+        der = conn.sock.getpeercert(binary_form=True)
+        assert ":".join(f"{b:02X}" for b in hashlib.sha256(der).digest()) == listener.fingerprint
+        conn.close()
+    finally:
+        listener.stop()
+        app.extensions["kiosk_store"].close()
