@@ -126,7 +126,9 @@ def test_serve_starts_https_when_listening_beyond_localhost(tmp_path: Path) -> N
     sock.close()
     base = {"station": {"state_dir": str(tmp_path / "state"), "timezone": "UTC"}}
     local_only = config_from_dict({**base, "web": {"host": "127.0.0.1", "tls_port": port}})
-    assert tls.start_listener(create_app(local_only), local_only) is None
+    plain = create_app(local_only)
+    assert tls.start_listener(plain, local_only) is None
+    plain.extensions["kiosk_store"].close()
     cfg = config_from_dict({**base, "web": {"host": "127.0.0.2", "tls_port": port, "secret_key": "k" * 40}})
     app = create_app(cfg)
     listener = tls.start_listener(app, cfg, threads=2)
