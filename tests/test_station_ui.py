@@ -391,3 +391,60 @@ def test_demo_config_uses_replay_and_simulated_mat() -> None:
 
     cfg = demo_config(config_from_dict({}), Path("demo/demo-1-good/clip.mp4"))
     assert cfg.camera.source == "replay" and cfg.camera.replay_path.endswith("clip.mp4") and cfg.mat.kind == "simulated"
+
+
+def _record(attempt: int, verdict: str, result: dict):
+    """A TrialRecord as the runtime hands it over: a frame and its pose at the peak."""
+    from kiosk.keypoints import KP, PoseFrame
+    from kiosk.media import Frame
+    from kiosk.station.trial_scoring import TrialRecord
+
+    kps = np.zeros((17, 3), np.float32)
+    for side, x in (("left", 360), ("right", 280)):
+        kps[KP[f"{side}_hip"]] = (x, 200, 0.9)
+        kps[KP[f"{side}_knee"]] = (x - 30 if side == "left" else x + 30, 300, 0.9)
+        kps[KP[f"{side}_ankle"]] = (x, 400, 0.9)
+    image = np.full((480, 640, 3), 90, np.uint8)
+    return TrialRecord(athlete={"id": 1}, attempt=attempt, verdict=verdict, result=result, mat_edges=None,
+                       poses=[PoseFrame(7, 0.61, kps)], frames=[Frame(7, 0.61, image)], wall_time=0.0)
+
+
+def test_summary_picture_only_once_the_session_is_complete(env) -> None:
+    app, client, rt, store, token = env
+    post(client, "/station/check-in", token, {"number": "17", "consent": True})
+    for attempt, disp in enumerate((12.0, 13.0, 2.0), 1):
+        result = trial_json("FLAG" if disp > 10 else "PASS", disp)
+        result["legs"]["right"]["valgus_displacement"] = 1.0
+        rt.last_record = _record(attempt, result["verdict"], result)
+        rt.finish(result["verdict"], disp, result)
+        v = client.get("/station/state").get_json()      # the page follows every jump (SSE)
+        if attempt < 3:
+            assert v["summary"] is None and client.get(f"/station/summary/{attempt}/freeze.jpg").status_code == 404
+    s = v["summary"]
+    assert s["verdict"] == "FLAG" and s["flagged"] == ["left"]
+    assert s["picture"]["url"] == "/station/summary/1/freeze.jpg?ring=left"     # the middle jump (12 of 12, 13, 2), left knee ringed
+    r = client.get(s["picture"]["url"])
+    assert r.status_code == 200 and r.data[:2] == b"\xff\xd8"
+    plain = client.get("/station/summary/1/freeze.jpg")
+    assert plain.status_code == 200 and plain.data != r.data                   # the ring is drawn
+    post(client, "/station/cancel", token)
+    assert client.get(s["picture"]["url"]).status_code == 404                  # gone with the visit
+
+
+def test_flagged_knee_is_ringed_on_the_athletes_own_side() -> None:
+    from kiosk.keypoints import KP
+    from kiosk.web.station.media import annotate_peak
+
+    img = np.zeros((480, 640, 3), np.uint8)
+    kps = np.zeros((17, 3), np.float32)
+    for side, x in (("left", 360), ("right", 280)):
+        kps[KP[f"{side}_hip"]] = (x, 200, 0.9)
+        kps[KP[f"{side}_knee"]] = (x, 300, 0.9)
+        kps[KP[f"{side}_ankle"]] = (x, 400, 0.9)
+    plain = annotate_peak(img, kps, {"left": 12.0, "right": 3.0})
+    ringed = annotate_peak(img, kps, {"left": 12.0, "right": 3.0}, flagged=("left",))
+    changed = np.nonzero(np.abs(ringed.astype(int) - plain.astype(int)).sum(axis=2) > 0)
+    # the ring sits around the athlete's left knee (the image's right of the two knees; its label
+    # box, drawn over the ring's outer side, pulls the changed pixels' centre a little inward)
+    assert abs(float(changed[1].mean()) - 360) < 15 and abs(float(changed[0].mean()) - 300) < 15
+    assert float(changed[1].min()) > 320
