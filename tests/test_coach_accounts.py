@@ -161,3 +161,26 @@ def test_the_lockout_is_booked_atomically_in_the_store(store) -> None:
         t.join()
     assert sum(a is not None for a in got) == 5
     assert store.locked_until("anna", "192.168.1.50") is not None
+
+
+def test_a_session_ends_after_its_lifetime_and_when_idle_however_often_the_cookie_renews(app, store) -> None:
+    from datetime import timedelta
+
+    from kiosk.store.accounts import SESSION_IDLE, SESSION_LIFETIME
+
+    store.create_coach("anna", COACH_PASSWORD)
+    c, _, captured = _login(app)
+    real = store.clock
+    try:
+        # active every hour: the server-side end does not move
+        for hour in range(1, int(SESSION_LIFETIME / timedelta(hours=1))):
+            store.clock = lambda h=hour: real() + timedelta(hours=h)
+            assert _logged_in(c), hour
+        store.clock = lambda: real() + SESSION_LIFETIME + timedelta(minutes=1)
+        assert not _logged_in(c) and not _logged_in(_with_cookie(app, captured))
+        store.clock = real
+        c2, _, _ = _login(app)
+        store.clock = lambda: real() + SESSION_IDLE + timedelta(minutes=1)
+        assert not _logged_in(c2)  # idle too long
+    finally:
+        store.clock = real

@@ -136,6 +136,7 @@ def test_serve_starts_https_when_listening_beyond_localhost(tmp_path: Path) -> N
     try:
         cert, _ = tls.cert_paths(cfg)
         assert cert.is_file() and listener.fingerprint == tls.fingerprint(cert) and listener.url.endswith(f":{port}/coach")
+        assert app.config["KIOSK_TLS_FINGERPRINT"] == listener.fingerprint  # shown on the login page from now on
         ctx = ssl.create_default_context()
         ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE  # only the fingerprint identifies this certificate
         conn = http.client.HTTPSConnection("127.0.0.2", port, context=ctx, timeout=30)

@@ -160,7 +160,9 @@ def start_listener(app: Any, config: Any, *, threads: int = 8) -> Listener | Non
     thread.start()
     bound = server.bind_addr[1]
     shown = station_names()[1] if host in ("0.0.0.0", "::", "") else host
-    return Listener(server, thread, f"https://{shown}:{bound}/coach", fingerprint(cert))
+    fp = fingerprint(cert)
+    app.config["KIOSK_TLS_FINGERPRINT"] = fp  # the certificate may have been made just now
+    return Listener(server, thread, f"https://{shown}:{bound}/coach", fp)
 
 
 # --- the app side ---------------------------------------------------------------------------------
