@@ -9,7 +9,9 @@ Every state-changing request (POST/PUT/PATCH/DELETE) must carry the session's CS
 ``csrf_token`` form field or an ``X-CSRF-Token`` header; templates get it from ``csrf_token()``.
 Bearer-token API calls are exempt: they carry no cookie a third-party page could ride on.
 Logins are rate limited per username and address, recorded in the database so a restart does
-not reset the count.
+not reset the count; each attempt is booked before its password is checked, so parallel guesses
+get no extra tries. The signed cookie holds only the id of a server-side session
+(``coach_sessions``), which logout, a password change and deleting the coach remove.
 """
 
 from __future__ import annotations
