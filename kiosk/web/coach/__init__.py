@@ -1,6 +1,9 @@
-"""Coach pages at ``/coach``: today's trials, athlete history with trend plot, trial detail,
-roster, settings and downloads. Every route needs a coach login (localhost too: the station's
-touchscreen stands in a public gym), and every form carries the CSRF token.
+"""Coach pages at ``/coach``. This module holds the blueprint, login, trial detail, media,
+downloads and settings; the rest sit in their own modules and register on the same blueprint:
+``screens`` (Today by athlete-session, Team), ``athlete`` (trend and printable report),
+``records`` (roster, edit, merge, delete, audit log, roster import), ``account`` (own password).
+Every route needs a coach login (localhost too: the station's touchscreen stands in a public
+gym), and every form carries the CSRF token.
 
 Pages use no JavaScript at all: forms and links only, plots drawn server-side as SVG, so the
 strict Content-Security-Policy below costs nothing and the pages work on any phone.
