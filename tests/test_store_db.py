@@ -14,8 +14,8 @@ import pytest
 from kiosk.config import config_from_dict
 from kiosk.errors import ConfigError, DiskFullError, InputError, MediaError, StoreError
 from kiosk.store import Store
-from kiosk.store.db import _migrations
 from kiosk.store import media as media_files
+from kiosk.store.db import _migrations
 from kiosk.store.sample import result_json
 
 T0 = datetime(2026, 11, 21, 9, 30, tzinfo=UTC)
