@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 from typing import TYPE_CHECKING, Any
 
 from kiosk.config import Config, replace
@@ -98,9 +99,12 @@ def parse_form_value(info: dict[str, Any], text: str) -> Any:
     """A typed value from a form field, with a plain message naming the setting."""
     text = (text or "").strip()
     try:
-        return int(text) if info["type"] == "int" else float(text)
+        value = int(text) if info["type"] == "int" else float(text)
     except ValueError:
-        raise InputError(f"{info['key']}: {text!r} is not a number") from None
+        raise InputError(f"{info['key']}: {text[:40]!r} is not a number") from None
+    if not math.isfinite(value):  # "nan" passes every comparison: a FLAG would become a PASS
+        raise InputError(f"{info['key']}: {text[:40]!r} must be a finite number")
+    return value
 
 
 class SettingsMixin:
