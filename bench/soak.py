@@ -94,7 +94,11 @@ def run_soak(trials: int, *, speed: float = 4.0, warmup: int = 20, workdir: Path
     root = Path(tmp.name) if tmp is not None else workdir
     assert root is not None
     base = config_from_dict({"station": {"state_dir": str(root / "state"), "name": "Soak"},
-                             "web": {"secret_key": "s" * 40}, "session": {"trials": 3, "max_attempts": 6},
+                             "web": {"secret_key": "s" * 40}, "session": {"trials": 3, "max_attempts": 6,
+                                                                               # one Start per jump, none unscored:
+                                                                               # every attempt is counted here
+                                                                               "practice_jump": False,
+                                                                               "rearm_on_still": False},
                              "store": {"min_free_mb": 10}, "pose": {"threads": threads},
                              "mat": {"countdown_s": 1.0}})
     cfg, _howto = prepare_demo(base)  # renders the demo clips into <state>/demo on first use
@@ -186,14 +190,17 @@ def run_soak(trials: int, *, speed: float = 4.0, warmup: int = 20, workdir: Path
             if snap["state"] == "fault":
                 raise RuntimeError(f"fault during trial {i + 1}: {snap['fault']}")
             view = client.get("/station/state").get_json()  # the UI's read path, with the view model
-            verdict = view["result"]["verdict"]
+            # The session is blinded: the page shows no verdict until the summary; the verdict
+            # the station decided is the runtime's.
+            verdict = str(snap["last_verdict"])
             shown.append(verdict)
             clip = clips[(rt.camera.plays - 1) % len(clips)]
             by_clip.setdefault(clip, {}).setdefault(verdict, 0)
             by_clip[clip][verdict] += 1
-            if verdict != "RETAKE":  # the result screen's freeze-frame, as the browser loads it
-                r = client.get(f"/station/result/{snap['attempts']}/freeze.jpg")
-                freeze_missing += r.status_code != 200 or not r.data.startswith(b"\xff\xd8")
+            summary = view.get("summary") or {}
+            if summary.get("verdict") in ("PASS", "FLAG"):  # the summary's picture, as the browser loads it
+                r = client.get(summary["picture"]["url"]) if summary.get("picture") else None
+                freeze_missing += r is None or r.status_code != 200 or not r.data.startswith(b"\xff\xd8")
             record = rt.last_record
             invocations.append(int(record.timings.get("invocations", 0)) if record else 0)
             skipped += int(record.timings.get("fine_skipped", 0)) if record else 0

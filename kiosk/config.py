@@ -131,6 +131,8 @@ class SessionSection:
                              "the reference ranges are means of three trials).", min=3, max=10)
     max_attempts: int = setting(6, "Attempts (including RETAKEs) before a session ends incomplete.", min=1, max=20)
     practice_jump: bool = setting(True, "An unscored practice jump before the jumps that count.")
+    rearm_on_still: bool = setting(True, "After a jump the next one arms itself when the athlete stands still on the box "
+                                         "again; false: every jump needs Start.")
     arm_timeout_s: float = setting(30.0, "After the on-screen Start: nobody standing still on the box this long ends the wait.",
                                    min=5.0, max=300.0)
     still_s: float = setting(1.0, "How long the athlete stands still on the box before the countdown starts by itself.",

@@ -365,3 +365,14 @@ def test_rearm_when_back_on_the_box_before_the_result():
     sm.handle(AnalysisDone("PASS", {"verdict": "PASS"}))
     sm.handle(Still(True), t0 + 9 * S)
     assert sm.state == State.COUNTDOWN
+
+
+def test_rearm_can_be_switched_off():
+    sm = StateMachine(Timing(), rearm_on_still=False)
+    sm.handle(CheckIn({"id": 7}))
+    finish(sm, 100 * S, "PASS")
+    sm.handle(Still(False), 110 * S)
+    sm.handle(Still(True), 112 * S)
+    assert sm.state == State.RESULT and sm.snapshot()["next_prompt"] == PROMPTS["ready"]
+    sm.handle(Arm(), 113 * S)               # the next jump needs Start
+    assert sm.state == State.COUNTDOWN      # (already still on the box: the count starts at once)

@@ -73,7 +73,8 @@ class StationRuntime(CaptureLoops, LandingWorker, TrialScoring):
                  cues=None, clock: Callable[[], int] = time.monotonic_ns, budget: Budget | None = None,
                  invoke_s: float | None = None, refiner_factory: Callable[[], PoseEstimator] | None = None,
                  refine_invoke_s: float | None = None, analysis_timeout_s: float | None = None,
-                 practice_jump: bool = False, still_s: float = 1.0, has_light: bool = False):
+                 practice_jump: bool = False, still_s: float = 1.0, has_light: bool = False,
+                 rearm_on_still: bool = True):
         self.camera = camera
         self.mat = mat
         self.estimator_factory = estimator_factory
@@ -90,7 +91,7 @@ class StationRuntime(CaptureLoops, LandingWorker, TrialScoring):
         self._invoke_log: list[float] = []
         self.ring = RingBuffer(camera.fps, ring_seconds, camera.shape)
         self.sm = StateMachine(timing, has_mat=mat.has_mat, trials_total=trials_total, max_attempts=max_attempts,
-                               practice_jump=practice_jump, has_light=has_light)
+                               practice_jump=practice_jump, has_light=has_light, rearm_on_still=rearm_on_still)
         self.still_s = still_s
         self.on_trial_done = on_trial_done
         self.cues = cues
@@ -183,7 +184,8 @@ class StationRuntime(CaptureLoops, LandingWorker, TrialScoring):
                  on_trial_done=on_trial_done, cues=cues, refiner_factory=refiner_factory, clock=clock,
                  budget=budget, invoke_s=invoke_s, refine_invoke_s=refine_invoke_s,
                  analysis_timeout_s=analysis_timeout_s, practice_jump=config.session.practice_jump,
-                 still_s=config.session.still_s, has_light=m.kind == "gpio" and m.led_pin >= 0)
+                 still_s=config.session.still_s, has_light=m.kind == "gpio" and m.led_pin >= 0,
+                 rearm_on_still=config.session.rearm_on_still)
         if m.kind == "gpio" and m.button_pin >= 0:
             rt._button = StartButton(m.button_pin, rt.start, pin_factory=factory)
         return rt

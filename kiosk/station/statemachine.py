@@ -198,13 +198,15 @@ class StateMachine:
     """One station's trial flow. ``handle(event)`` returns the actions the runtime must do."""
 
     def __init__(self, timing: Timing | None = None, *, has_mat: bool = True, trials_total: int = 3,
-                 max_attempts: int = 6, practice_jump: bool = False, has_light: bool = False):
+                 max_attempts: int = 6, practice_jump: bool = False, has_light: bool = False,
+                 rearm_on_still: bool = True):
         self.timing = timing or Timing()
         self.has_mat = has_mat
         self.has_light = has_light
         self.trials_total = trials_total
         self.max_attempts = max_attempts
         self.practice_jump = practice_jump
+        self.rearm_on_still = rearm_on_still
         self.practice_pending = False   # the next analysed jump is the unscored practice
         self.last_outcome: dict | None = None   # what the last analysed jump means for the session
         self.still: bool | None = None
@@ -408,8 +410,8 @@ class StateMachine:
         # Alone at the station: after a result the athlete walks back to the box; once they have
         # moved (not the stillness of the landing they just made) and stand still on it, the next
         # jump arms itself.
-        if (isinstance(ev, Still | MatChanged) and not self.session_done and self.still and self.moved
-                and not (self.has_mat and self.mat_pressed)):
+        if (isinstance(ev, Still | MatChanged) and self.rearm_on_still and not self.session_done and self.still
+                and self.moved and not (self.has_mat and self.mat_pressed)):
             return self._start(now if now is not None else self.now_ns)
         return []
 
@@ -533,7 +535,8 @@ class StateMachine:
             "arm_timeout_s": self.timing.arm_timeout_s,
             "practice": self.practice_pending,
             "last_outcome": dict(self.last_outcome) if self.last_outcome else None,
-            "next_prompt": PROMPTS["next"] if self.state == State.RESULT and not self.session_done else None,
+            "next_prompt": (PROMPTS["next"] if self.rearm_on_still else PROMPTS["ready"])
+            if self.state == State.RESULT and not self.session_done else None,
             "still": self.still,
             "has_mat": self.has_mat,
             "mat_pressed": self.mat_pressed,
