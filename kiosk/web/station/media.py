@@ -141,19 +141,6 @@ def peak_picture(record: Any, max_side: int = 640) -> dict | None:
     return {"image": small, "keypoints": kps, "angles": angles}
 
 
-def urls_for(attempt: int, ui: dict | None) -> dict | None:
-    """Where the page finds the trial's freeze-frame and slow-motion frames."""
-    if not ui:
-        return None
-    out: dict[str, Any] = {}
-    if ui.get("freeze"):
-        out["freeze_url"] = f"/station/result/{attempt}/freeze.jpg"
-    if ui.get("replay"):
-        out["replay_urls"] = [f"/station/result/{attempt}/replay-{i}.jpg" for i in range(len(ui["replay"]))]
-        out["replay_fps"] = round(float(ui.get("replay_fps") or 8.0), 2)
-    return out
-
-
 def pick_jpeg(ui: dict | None, name: str) -> bytes | None:
     """``freeze`` or ``replay-N`` from a trial's prepared pictures."""
     if not ui:
