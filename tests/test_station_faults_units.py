@@ -122,7 +122,7 @@ def test_replay_playlist_plays_clips_in_turn_with_their_mats(tmp_path: Path) -> 
 def test_damaged_model_is_a_fault_screen_and_healthz_reports_it(tmp_path: Path, monkeypatch) -> None:
     from kiosk.commands.serve import check_model
     from kiosk.config import config_from_dict
-    from kiosk.pose.models import clear_cache, default_models_dir
+    from kiosk.pose.models import clear_cache, default_models_dir, load_manifest
     from kiosk.station.camera import SyntheticCamera
     from kiosk.station.mat import SimulatedMat
     from kiosk.station.runtime import StationRuntime
@@ -133,7 +133,7 @@ def test_damaged_model_is_a_fault_screen_and_healthz_reports_it(tmp_path: Path, 
     assert check_model(cfg) is None  # the checked-in model is fine
     models = tmp_path / "models"
     shutil.copytree(default_models_dir(), models)
-    target = next(models.glob("*lightning*.tflite"))
+    target = models / load_manifest(models)["lightning"].path.name  # the file the config's model uses
     data = bytearray(target.read_bytes())
     data[len(data) // 2] ^= 0xFF  # one flipped byte: same size, wrong checksum
     target.write_bytes(bytes(data))

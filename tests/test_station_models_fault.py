@@ -18,7 +18,7 @@ from conftest import write_bar_clip
 
 from kiosk.cli import main
 from kiosk.matcsv import MatEdge
-from kiosk.pose.models import MODELS_ENV, default_models_dir
+from kiosk.pose.models import MODELS_ENV, default_models_dir, load_manifest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -28,7 +28,7 @@ def damaged_thunder(tmp_path: Path) -> Path:
     """A copy of the models folder whose Thunder file has 4 KB overwritten in the middle."""
     folder = tmp_path / "models"
     shutil.copytree(default_models_dir(), folder)
-    thunder = next(folder.glob("movenet_thunder*.tflite"))
+    thunder = folder / load_manifest(folder)["thunder"].path.name
     data = bytearray(thunder.read_bytes())
     mid = len(data) // 2
     data[mid:mid + 4096] = bytes(4096)
