@@ -135,7 +135,7 @@ class StationRecorder:
             log.error("cannot journal the trial in the outbox (kept in memory only): %s", exc)
         try:
             with self._store_lock:
-                tid = self._store_entry(entry, {})
+                tid = self._store_entry(entry, {}, fresh=True)
         except KioskError as exc:
             source, message = self._classify(exc)
             log.error("the trial was not saved (kept in the %s): %s", "outbox" if journaled else "memory", exc)
@@ -206,9 +206,10 @@ class StationRecorder:
                            "recorded_at": when.isoformat(), "result": record.result, "timings": record.timings,
                            "trial_id": None})
 
-    def _store_entry(self, entry: dict, files: dict[str, bytes]) -> int:
-        """Store one entry (idempotent by its uid); returns the trial id."""
-        existing = self.store.trial_by_uid(entry["uid"])
+    def _store_entry(self, entry: dict, files: dict[str, bytes], *, fresh: bool = False) -> int:
+        """Store one entry, once (by its uid; ``fresh``: a uid made just now, nothing to look up);
+        returns the trial id."""
+        existing = None if fresh else self.store.trial_by_uid(entry["uid"])
         if existing is not None:
             return existing
         sid = self._session_for(entry)
