@@ -7,6 +7,8 @@ from __future__ import annotations
 import io
 import random
 import re
+import shutil
+import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -116,3 +118,51 @@ def test_sessions_csv_opens_in_pandas_with_documented_columns_and_types(client, 
     assert second["previous_verdict"] == "PASS" and pd.isna(first["change_left_valgus_displacement_deg"])
     assert second["limit_valgus_displacement_deg"] == 10.6 and second["capture_fps_min"] == pytest.approx(119.6)
     assert pd.isna(open_["limit_peak_fppa_deg"])  # stored without limits: not invented from today's settings
+
+
+def _fods_rows(path: Path) -> list[list[tuple[str, str]]]:
+    """(value type, shown text) of every cell of a flat-XML spreadsheet LibreOffice wrote."""
+    import xml.etree.ElementTree as ET
+
+    ns = {"table": "urn:oasis:names:tc:opendocument:xmlns:table:1.0",
+          "office": "urn:oasis:names:tc:opendocument:xmlns:office:1.0",
+          "text": "urn:oasis:names:tc:opendocument:xmlns:text:1.0"}
+    rows = []
+    for row in ET.parse(path).getroot().iter(f"{{{ns['table']}}}table-row"):
+        cells: list[tuple[str, str]] = []
+        for cell in row:
+            repeat = int(cell.get(f"{{{ns['table']}}}number-columns-repeated", "1"))
+            kind = cell.get(f"{{{ns['office']}}}value-type", "")
+            shown = "".join("".join(p.itertext()) for p in cell.findall("text:p", ns))
+            cells += [(kind, shown)] * min(repeat, 200)
+        rows.append(cells)
+    return [r for r in rows if any(kind for kind, _ in r)]
+
+
+@pytest.mark.skipif(shutil.which("soffice") is None, reason="LibreOffice (apt-get install libreoffice-calc-nogui)")
+@pytest.mark.parametrize("which", ["trials", "sessions"])
+def test_exports_open_cleanly_in_libreoffice(client, filled, coach, tmp_path, which) -> None:
+    """LibreOffice Calc, with the import settings EXPORTS.md gives, reads every row and column:
+    numbers as numbers, names (a formula-like one included) as text, nothing run as a formula."""
+    frm, to = (T0 - timedelta(days=7)).date().isoformat(), T0.date().isoformat()
+    body = client.get(f"/coach/export/{which}.csv?from={frm}&to={to}").get_data()
+    src = tmp_path / f"{which}.csv"
+    src.write_bytes(body)
+    subprocess.run(["soffice", f"-env:UserInstallation=file://{tmp_path / 'lo-profile'}", "--headless", "--norestore",
+                    "--infilter=CSV:44,34,76,1", "--convert-to", "fods", "--outdir", str(tmp_path), str(src)],
+                   check=True, capture_output=True, timeout=300)
+    rows = _fods_rows(tmp_path / f"{which}.fods")
+    cols = documented("Trials CSV" if which == "trials" else "Session summary CSV")
+    header = [shown for _, shown in rows[0]][:len(cols)]
+    assert header == [c for c, _ in cols]
+    df = read(body.decode("utf-8"), cols)
+    assert len(rows) == len(df) + 1
+    for r, cells in enumerate(rows[1:]):
+        for c, (column, kind) in enumerate(cols):
+            value_type, shown = cells[c] if c < len(cells) else ("", "")
+            if kind in ("number", "integer", "integer or empty", "0/1") and not pd.isna(df[column].iloc[r]):
+                assert value_type == "float", (column, r, shown)
+            if column in ("athlete_name", "team", "reasons", "finding_codes") and not pd.isna(df[column].iloc[r]):
+                assert value_type == "string" and shown == df[column].iloc[r], (column, r, shown)
+    names = [cells[[c for c, _ in cols].index("athlete_name")][1] for cells in rows[1:]]
+    assert any(n.startswith("'=cmd") or n.startswith("=cmd") for n in names)  # shown as text, never run
