@@ -82,6 +82,7 @@ class StationRecorder:
         self._visit: str = new_uid(datetime.now(UTC))
         self._visit_athlete: Any = None
         self._memory: dict[str, tuple[dict, dict[str, bytes]]] = {}  # when even the outbox fails
+        self._in_flight: set[str] = set()      # uids whose media job is still queued
         self._late: dict[int, Any] = {}        # sessions of earlier visits drained into: id -> sex
         self._record: Any = None
         self._ui: dict[str, Any] = {}
@@ -127,6 +128,9 @@ class StationRecorder:
         if athlete.get("id") is None:
             return  # nobody checked in (should not happen): nothing to attach it to
         entry = self._entry(record)
+        # In flight until its media are stored or kept: the drain leaves it to this path, so a
+        # trial is never stored by both.
+        self._in_flight.add(entry["uid"])
         journaled = True
         try:
             self.outbox.put(entry)
@@ -332,6 +336,8 @@ class StationRecorder:
                 self._raise_faults()
             except Exception:  # a bug here must not stop the worker
                 log.exception("recording the trial failed")
+                if kind in ("media", "keep"):
+                    self._in_flight.discard(arg[1]["uid"])  # the outbox entry is the drain's now
 
     def _save_media(self, record: Any, entry: dict, tid: int, journaled: bool) -> None:
         files = self._media_files(record)
@@ -344,18 +350,22 @@ class StationRecorder:
             raise
         if journaled:
             self.outbox.remove(entry["uid"])
+        self._in_flight.discard(entry["uid"])
 
     def _keep_media(self, record: Any, entry: dict, files: dict[str, bytes] | None = None) -> None:
         """The trial stays in the outbox: its media are made and kept beside its entry."""
-        files = self._media_files(record) if files is None else files
-        self._raise_faults()
         try:
-            self.outbox.put(entry)
-            self.outbox.add_media(entry["uid"], files)
-            self._memory.pop(entry["uid"], None)
-        except StoreError as exc:
-            log.error("the outbox cannot be written either; the trial is kept in memory: %s", exc)
-            self._memory[entry["uid"]] = (entry, files)
+            files = self._media_files(record) if files is None else files
+            self._raise_faults()
+            try:
+                self.outbox.put(entry)
+                self.outbox.add_media(entry["uid"], files)
+                self._memory.pop(entry["uid"], None)
+            except StoreError as exc:
+                log.error("the outbox cannot be written either; the trial is kept in memory: %s", exc)
+                self._memory[entry["uid"]] = (entry, files)
+        finally:
+            self._in_flight.discard(entry["uid"])
 
     def _probe_and_drain(self) -> None:
         cause = self._cause_now()
@@ -367,11 +377,13 @@ class StationRecorder:
             return
         with self._store_lock:
             for uid, (entry, files) in list(self._memory.items()):
-                self._drain_one(entry, files)
-                del self._memory[uid]
+                if uid not in self._in_flight:
+                    self._drain_one(entry, files)
+                    del self._memory[uid]
             for entry in self.outbox.entries():
-                self._drain_one(entry, self.outbox.media(entry["uid"]))
-                self.outbox.remove(entry["uid"])
+                if entry["uid"] not in self._in_flight:
+                    self._drain_one(entry, self.outbox.media(entry["uid"]))
+                    self.outbox.remove(entry["uid"])
             self._close_late_sessions()
         if self.faults:
             log.info("the store works again; the outbox is drained and the station accepts trials")
