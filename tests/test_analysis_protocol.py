@@ -267,7 +267,8 @@ def test_a_hand_over_the_knee_is_legs_not_seen_not_turned_away():
         if j.ic - 0.05 <= t <= j.takeoff:
             k = KP["left_knee"]
             xy[k, 0] += 120                                   # the knee read 120 px off, on the hand
-            xy[KP["left_wrist"]] = xy[k] + (3, -4)
+            xy[KP["left_elbow"]] = xy[k] + (0, -110)          # the forearm hangs down to it
+            xy[KP["left_wrist"]] = xy[k] + (3, -30)           # the wrist above, the hand on the knee
 
     for r in both(build(j, times(j), hand), jump_mat(j)):
         retake(r, "legs_not_seen")

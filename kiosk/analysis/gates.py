@@ -36,6 +36,7 @@ from kiosk.keypoints import (
 from kiosk.matcsv import MatEdge
 
 LEFT_WRIST, RIGHT_WRIST = KP["left_wrist"], KP["right_wrist"]
+LEFT_ELBOW, RIGHT_ELBOW = KP["left_elbow"], KP["right_elbow"]
 
 #: Plain reasons, one per gate code; the guidance file explains how to fix each.
 REASONS: dict[str, str] = {
@@ -70,10 +71,14 @@ CONTACT_TO_PEAK_S = 0.2
 SETTLE_S = 0.2
 #: A still figure: hips and ankles move less than this many leg lengths over the whole clip.
 STATIC_LL = 0.05
-#: A hand over a leg: a wrist within this many leg lengths of a knee or ankle in at least
-#: ``HAND_SHARE`` of the landing frames (the model then puts the knee or ankle on the hand).
-HAND_NEAR_LL = 0.1
-HAND_SHARE = 0.15
+#: A hand over a leg: the middle of a hand within this many leg lengths of a knee or ankle in
+#: at least ``HAND_SHARE`` of the landing frames (the model then reads the knee or ankle off the
+#: hand). 38 normal synthetic trials: 0 %; a hand crossing a knee (simulate --hand-over-knee): 52 %.
+HAND_NEAR_LL = 0.15
+HAND_SHARE = 0.2
+#: The middle of the hand lies this share of the forearm (elbow to wrist) beyond the wrist
+#: (hand ~0.19 m, forearm ~0.27 m: Winter's segment lengths, 0.108 and 0.146 of body height).
+HAND_BEYOND_WRIST = 0.35
 #: Before contact, the decisive window starts this early (the leg must be seen landing).
 PRE_CONTACT_S = 0.05
 #: A joint may be unseen in at most this share of the decisive window's frames.
@@ -434,7 +439,8 @@ def hand_over_leg(xy: np.ndarray, t: np.ndarray, ev: Events) -> float:
     scale = leg_length_px(xy)
     if not win.any() or not np.isfinite(scale) or scale <= 0:
         return 0.0
-    w = xy[win][:, [LEFT_WRIST, RIGHT_WRIST]]
+    wrist, elbow = xy[win][:, [LEFT_WRIST, RIGHT_WRIST]], xy[win][:, [LEFT_ELBOW, RIGHT_ELBOW]]
+    w = wrist + HAND_BEYOND_WRIST * (wrist - elbow)  # the hand's middle, past the wrist keypoint
     legs = xy[win][:, [LEFT_KNEE, RIGHT_KNEE, LEFT_ANKLE, RIGHT_ANKLE]]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -546,12 +552,12 @@ def run_gates(raw: Series, clean_xy: np.ndarray, smooth_xy: np.ndarray, ev: Even
         facing = check_partial_turn(figures, (visibility, plausible), th)
     hands = hand_over_leg(clean_xy, raw.t, ev)
     if hands >= HAND_SHARE:
-        # a hand over the knee or ankle, not a turn: the model put the leg's joints on the hand
-        hand = Failure("legs_not_seen", f"a hand or arm over a leg in {hands:.0%} of the landing frames")
+        # a hand over the knee or ankle: the model reads (or puts) the leg's joints on the hand,
+        # which a turn or an implausible angle would only be the symptom of
+        hand = Failure("legs_not_seen", f"a hand over a knee or ankle in {hands:.0%} of the landing frames")
         if facing is not None and not facing.detail.startswith("face seen"):
-            facing = hand
-        if plausible is not None:
-            plausible = hand
+            facing = None
+        visibility, plausible = hand, None
     protocol, proto_figures = check_protocol(raw.t, clean_xy, ev, cam_dt, mat_edges)
     failures: list[Failure] = [f for f in (switch, check_static_figure(clean_xy, ev, mat_edges)) if f is not None]
     failures += [Failure(f.code, f.detail) for f in protocol]
