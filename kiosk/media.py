@@ -12,6 +12,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -150,6 +151,7 @@ class VideoReader:
 
         t0: float | None = None
         index = 0
+        to_rgb = _RgbConverter()
         try:
             for vf in self._container.decode(self._stream):
                 if vf.pts is not None and vf.time_base is not None:
@@ -158,7 +160,7 @@ class VideoReader:
                     t_abs = index / (self.fps or 30.0)
                 if t0 is None:
                     t0 = t_abs
-                yield Frame(index, t_abs - t0, vf.to_ndarray(format="rgb24", interpolation=_bitexact_rgb()))
+                yield Frame(index, t_abs - t0, to_rgb(vf))
                 index += 1
         except av.error.FFmpegError as exc:
             if index == 0:
@@ -175,6 +177,41 @@ class VideoReader:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+#: Frame tags OpenCV's I420 conversion matches: BT.601 matrix (or untagged, which FFmpeg also
+#: reads as BT.601) and limited ("MPEG") range (or untagged).
+_BT601_SPACES = {2, 5, 6}  # AVCOL_SPC_UNSPECIFIED, BT470BG, SMPTE170M
+_LIMITED_RANGES = {0, 1}   # AVCOL_RANGE_UNSPECIFIED, MPEG
+
+
+class _RgbConverter:
+    """Decoded frame -> RGB uint8, the same bytes on every CPU, as fast as OpenCV decodes.
+
+    8-bit 4:2:0 BT.601 limited-range frames (H.264 from the kiosk's own recorder, the synthetic
+    clips, most cameras): the Y, U and V planes as they are, and OpenCV's ``COLOR_YUV2RGB_I420``,
+    the conversion the station's camera path uses on its I420 ring. It is fixed-point integer
+    code whose SIMD and scalar variants give identical bytes (checked on x86-64 AVX2 and arm64
+    NEON: docs/ACCURACY.md). Everything else (BT.709-tagged HD, full range, 4:4:4, 10-bit,
+    odd sizes, GIF) goes through swscale's exact path (:func:`_bitexact_rgb`), which is C without
+    SIMD and costs ~2.5x more, with one swscale context for the whole clip.
+    """
+
+    def __init__(self) -> None:
+        self._reformatter: Any = None
+
+    def __call__(self, vf: Any) -> np.ndarray:
+        if (vf.format.name == "yuv420p" and vf.width % 2 == 0 and vf.height % 2 == 0
+                and int(getattr(vf, "colorspace", 2)) in _BT601_SPACES
+                and int(getattr(vf, "color_range", 0)) in _LIMITED_RANGES):
+            import cv2
+
+            return cv2.cvtColor(vf.to_ndarray(format="yuv420p"), cv2.COLOR_YUV2RGB_I420)
+        if self._reformatter is None:
+            from av.video.reformatter import VideoReformatter
+
+            self._reformatter = VideoReformatter()
+        return self._reformatter.reformat(vf, format="rgb24", interpolation=_bitexact_rgb()).to_ndarray()
 
 
 def _short(exc: BaseException) -> str:
