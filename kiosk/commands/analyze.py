@@ -183,8 +183,9 @@ def run(args: argparse.Namespace) -> int:
     sink = OverlaySink(Path(args.overlay_out), cfg.pose.min_score) if args.overlay_out else None
     try:
         for path in args.paths:
+            # the bar is on stderr and only on a terminal; --json output stays machine-only
             info, poses = run_pose(path, estimator, track=not args.no_track,
-                                   on_info=sink.start if sink else None, on_frame=sink)
+                                   on_info=sink.start if sink else None, on_frame=sink, progress=not args.json)
             results.append((info, poses))
             if not (args.keypoints_out or args.overlay_out or args.json or args.mat):
                 print(summary_line(info, poses), flush=True)
