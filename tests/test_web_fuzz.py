@@ -144,3 +144,12 @@ def test_huge_and_many_field_forms_are_refused_before_parsing(station_app) -> No
     assert 429 in codes and all(c < 500 for c in codes)
     logins = [client.post("/coach/login", data={"username": "x", "password": "y"}).status_code for _ in range(15)]
     assert logins.count(429) >= 5
+
+
+def test_many_small_fields_under_the_size_limit_are_refused_before_parsing(station_app) -> None:
+    client = station_app.test_client()
+    client.environ_base["REMOTE_ADDR"] = "192.0.2.8"
+    body = "&".join(f"f{i}=" for i in range(5000)).encode()  # 39 KB: under the size limit
+    assert len(body) < 64 * 1024
+    r = client.post("/coach/login", data=body, content_type="application/x-www-form-urlencoded")
+    assert r.status_code == 413 and "too many fields" in r.get_data(as_text=True)

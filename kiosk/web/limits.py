@@ -7,8 +7,9 @@ Two layers, both before any request body is parsed:
   is never counted against them, so it always gets in. Idle and half-sent requests are closed
   after :data:`SERVER_SETTINGS` ``channel_timeout``; headers and bodies are bounded there too;
 - the app (a ``before_request`` hook that runs before the CSRF check reads a form): request
-  bodies over :data:`FORM_MAX_BYTES` (:data:`UPLOAD_MAX_BYTES` for the roster upload) are
-  refused with 413, and POSTs are rate limited per address: logins :data:`LOGIN_PER_MINUTE`,
+  bodies over :data:`FORM_MAX_BYTES` (:data:`UPLOAD_MAX_BYTES` for the roster upload), and
+  urlencoded forms of :data:`MAX_FORM_FIELDS` fields or more (counted on the raw bytes), are
+  refused with 413; multipart forms are capped at 500 parts; POSTs are rate limited per address: logins :data:`LOGIN_PER_MINUTE`,
   other POSTs without a coach session :data:`ANON_POST_PER_MINUTE` (429). The kiosk's own
   requests are not rate limited (except logins).
 
@@ -39,7 +40,10 @@ SERVER_SETTINGS: dict[str, Any] = {
     "max_request_body_size": 4 * 1024 * 1024,
     "asyncore_use_poll": True,   # select() cannot watch more than 1024 sockets
 }
-FORM_MAX_BYTES = 256 * 1024
+FORM_MAX_BYTES = 64 * 1024
+#: Fields in one urlencoded form, counted on the raw body before parsing (the longest form, the
+#: Settings page, has about 25): parsing 30 000 fields costs a Pi core a second.
+MAX_FORM_FIELDS = 300
 UPLOAD_MAX_BYTES = 4 * 1024 * 1024
 UPLOAD_PATHS = ("/coach/roster/import",)
 LOGIN_ENDPOINTS = frozenset({"coach.login"})
@@ -118,6 +122,10 @@ def init_app(app: Flask) -> None:
         length = request.content_length
         if length is not None and length > limit:
             abort(413, f"The request is too large (over {limit // 1024} KB).")
+        if request.mimetype == "application/x-www-form-urlencoded":
+            body = request.get_data(cache=True)  # bounded by the limit above; parsed later from the cache
+            if body.count(b"&") >= MAX_FORM_FIELDS:
+                abort(413, f"The form has too many fields (over {MAX_FORM_FIELDS}).")
         address = request.remote_addr or "?"
         if request.endpoint in LOGIN_ENDPOINTS:
             if not limiter.allow("login", address, LOGIN_PER_MINUTE):
