@@ -193,18 +193,31 @@ LEVELS: tuple[FramePlan, ...] = (
 
 @dataclass(frozen=True)
 class Budget:
-    """Time after the second landing, and what the work may hide in before it."""
+    """Time after the second landing, and what the work may hide in before it.
+
+    Everything the station does between the last landing pose and the verdict on screen is
+    reserved first (:meth:`reserve_s`): the scoring (``analyze_trial`` on the posed frames, twice
+    with the landing re-read), the second-person probes (``probe_poses`` whole-frame poses with
+    the athlete masked out, :func:`kiosk.pose.landing.probe_other_person`), and storing the trial
+    (the recorder commits it before the verdict shows). The landing poses get what is left."""
 
     target_s: float | None = 1.0  # second landing -> verdict (DESIGN.md: 1 s Pi 5, 2.5 s Pi 4); None: by hardware
     overlap_s: float = 0.6        # contact + flight the work overlaps (DVJ: >= ~0.25 s + ~0.35 s)
     score_s: float = 0.05         # scoring after the last pose
+    probe_poses: int = 4          # second-person probes after the last pose (kiosk.pose.landing.probe_positions)
+    store_s: float = 0.05         # storing the trial before its verdict shows
+
+    def reserve_s(self, invoke_s: float) -> float:
+        """Seconds after the last landing pose that the verdict still needs."""
+        return self.score_s + self.store_s + self.probe_poses * max(invoke_s, 0.0)
 
     def max_invocations(self, invoke_s: float) -> int:
-        """Pose invocations from contact on that keep the verdict within ``target_s``."""
+        """Landing pose invocations from contact on that keep the verdict within ``target_s``
+        with everything after them (:meth:`reserve_s`) counted."""
         if invoke_s <= 0:
             return 10**6
         target = self.target_s if self.target_s is not None else 1.0
-        return max(int(math.floor((target + self.overlap_s - self.score_s) / invoke_s)), 0)
+        return max(int(math.floor((target + self.overlap_s - self.reserve_s(invoke_s)) / invoke_s)), 0)
 
 
 def choose_plan(invoke_s: float, fps: float, budget: Budget, levels: Sequence[FramePlan] = LEVELS,

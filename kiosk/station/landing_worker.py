@@ -230,7 +230,9 @@ class LandingWorker:
             # After the second landing the budget is a deadline: the fine frames are ranked most
             # decisive first, so the ones cut are the ones that matter least; those the analysis
             # cannot do without (around peak flexion) are posed late rather than cut.
-            left = times["landing"] + int((self._target_s() - self.budget.score_s) * 1e9) - self._clock()
+            # what follows the last pose (probes, scoring, storing) is reserved first
+            left = times["landing"] + int((self._target_s() - self.budget.reserve_s(self._invoke_s())) * 1e9) \
+                - self._clock()
             n = max(int(left / 1e9 / max(self._invoke_s(), 1e-6)), 0)
             kept = [v for v in trial.fine[n:] if v in trial.essential]
             trial.skipped += len(trial.fine) - n - len(kept) if len(trial.fine) > n else 0
@@ -274,13 +276,15 @@ class LandingWorker:
 
     def _start_landing(self, trial: _Trial) -> None:
         """At contact: fix the plan from the budget, keep the last standing second."""
+        from dataclasses import replace
+
         from kiosk.station.frameplan import choose_plan
 
         invoke = self._invoke_s()
         if self.fixed_plan:
             trial.plan = self.plan
         else:
-            budget = Budget(target_s=self._target_s(), overlap_s=self.budget.overlap_s, score_s=self.budget.score_s)
+            budget = replace(self.budget, target_s=self._target_s())
             trial.plan = choose_plan(invoke, self.camera.fps, budget, base=self.plan)
         keep = trial.plan.baseline_keep(trial.posed_ns, trial.times["contact"])
         if not keep.all():

@@ -114,7 +114,9 @@ class TrialScoring:
         if self.refiner_factory is not None:
             # Refine the decisive frames only if all of them fit before the deadline (Thunder is
             # ~3.2x Lightning: DESIGN.md's Pi 4 figures 594 / 186 ms).
-            left = anchor + int((self._target_s() - 2 * self.budget.score_s) * 1e9) - self._clock()
+            # after the refiner: the probes, a second scoring and storing (Budget.reserve_s)
+            reserve = self.budget.reserve_s(self._invoke_s()) + self.budget.score_s
+            left = anchor + int((self._target_s() - reserve) * 1e9) - self._clock()
             per = self.refine_invoke_s or 3.2 * max(self._invoke_s(), 1e-6)
             n = max(int(left / 1e9 / per), 0)
             if n > 0:
