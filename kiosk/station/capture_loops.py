@@ -66,6 +66,7 @@ class CaptureLoops:
     _preview: bytes | None
     _gen: int
     _committed: int
+    _refuse_start: Callable[[], dict | None]   # the runtime's store check before a trial starts
 
     def _capture_loop(self) -> None:
         started = False
@@ -220,7 +221,10 @@ class CaptureLoops:
                 still = stillness.add(now, kps) and verdict[0]
                 if still != last_still:
                     last_still = still
-                    self._dispatch(Still(still))
+                    # Standing still starts the countdown by itself (armed, or back on the box
+                    # after a result): ask the store first, as the Start button does.
+                    if not (still and self._refuse_start() is not None):
+                        self._dispatch(Still(still))
             else:
                 window.clear()
                 stillness.clear()

@@ -247,7 +247,7 @@ class StationRuntime(CaptureLoops, LandingWorker, TrialScoring):
         """Ask ``start_check`` (the recorder: can a trial be stored now?) before a trial begins;
         a cause becomes the station's fault instead of a jump that could not be saved."""
         check = self.start_check
-        if check is None or self.sm.state not in (State.READY, State.RESULT):
+        if check is None or self.sm.state not in (State.READY, State.RESULT, State.ARMING):
             return None
         fault = check()
         return self._dispatch(Fault(*fault)) if fault else None
