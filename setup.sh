@@ -151,7 +151,9 @@ start_log() {
 }
 
 pkg_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
-pkg_available() { apt-cache policy "$1" 2>/dev/null | grep -q 'Candidate: [^(]'; }
+# grep reads to the end (no -q): quitting at the match would kill apt-cache with SIGPIPE while it
+# still prints the version table, and pipefail would make that "no candidate".
+pkg_available() { apt-cache policy "$1" 2>/dev/null | grep 'Candidate: [^(]' >/dev/null; }
 user_exists() { getent passwd "$1" >/dev/null 2>&1; }
 group_exists() { getent group "$1" >/dev/null 2>&1; }
 in_group() {

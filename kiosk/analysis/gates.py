@@ -69,8 +69,9 @@ CONTACT_TO_PEAK_S = 0.2
 #: Switches of the tracked body count only once the track has held one body this long (the
 #: tracker's first frames on the whole image may land anywhere before it locks on).
 SETTLE_S = 0.2
-#: A still figure: hips and ankles move less than this many leg lengths over the whole clip.
-STATIC_LL = 0.05
+#: A still figure: hips and ankles move less than this many leg lengths over the whole clip (a
+#: jumper drops by a box, 0.2-0.6; a still figure's keypoints jitter by up to 0.05).
+STATIC_LL = 0.15
 #: A hand over a leg: the middle of a hand within this many leg lengths of a knee or ankle in
 #: at least ``HAND_SHARE`` of the landing frames (the model then reads the knee or ankle off the
 #: hand). 38 normal synthetic trials: 0 %; a hand crossing a knee (simulate --hand-over-knee): 52 %.
@@ -413,22 +414,30 @@ def check_static_figure(xy: np.ndarray, ev: Events, mat_edges: Sequence[MatEdge]
     does not jump with the mat (a poster, a screen, a mirror image, someone standing by)."""
     if mat_edges is None or ev.mat_initial_contact_s is None:
         return None
+    moved = body_motion(xy)
+    if moved is not None and moved < STATIC_LL:
+        return Failure("second_person", f"the person followed did not move when the mat was pressed at "
+                                        f"{ev.mat_initial_contact_s:.3f} s (moved {moved:.2f} leg lengths)")
+    return None
+
+
+def body_motion(xy: np.ndarray) -> float | None:
+    """How far the tracked body's hips and ankles moved up or down over the clip (5th to 95th
+    percentile), in leg lengths; None when they are not seen. A jumper moves by a leg length and
+    more; a poster, a screen or a mirror image of someone standing by hardly at all."""
     scale = leg_length_px(xy)
     if not np.isfinite(scale) or scale <= 0:
         return None
+    moves = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        moves = []
         for a, b in ((LEFT_HIP, RIGHT_HIP), (LEFT_ANKLE, RIGHT_ANKLE)):
             y = mid_y(xy, a, b)
             y = y[np.isfinite(y)]
             if len(y) < 3:
                 return None
             moves.append(float(np.percentile(y, 95) - np.percentile(y, 5)) / scale)
-    if max(moves) < STATIC_LL:
-        return Failure("second_person", f"the person followed did not move when the mat was pressed at "
-                                        f"{ev.mat_initial_contact_s:.3f} s (moved {max(moves):.2f} leg lengths)")
-    return None
+    return max(moves)
 
 
 def hand_over_leg(xy: np.ndarray, t: np.ndarray, ev: Events) -> float:

@@ -91,9 +91,10 @@ def repose_landing(poses: Sequence[PoseFrame], images: Mapping[int, np.ndarray],
 
 #: Seconds from initial contact (negative: before) and from take-off at which
 #: :func:`probe_positions` looks for a second person. A passer-by is hidden behind (or in front
-#: of) the athlete while crossing their line and beside them a few tenths of a second away.
-PROBE_BEFORE_CONTACT_S = (0.5, 0.35, 0.2)
-PROBE_AFTER_TAKEOFF_S = (0.0, 0.15, 0.3)
+#: of) the athlete while crossing their line and beside them a few tenths of a second away; at
+#: 1.3 m/s, 0.8 s is a metre clear of the athlete (synthetic seed 7 was found only there).
+PROBE_BEFORE_CONTACT_S = (0.8, 0.65, 0.5, 0.35, 0.2)
+PROBE_AFTER_TAKEOFF_S = (0.0, 0.15, 0.3, 0.45, 0.6)
 #: The athlete's box grows by this share of its height on each side before it is masked (limb
 #: thickness, a hand or foot the model placed a few pixels inside its edge).
 PROBE_PAD = 0.12
@@ -128,7 +129,24 @@ def probe_other_person(estimator, image: np.ndarray, athlete: np.ndarray
     (x0, y0), (x1, y1) = seen.min(axis=0), seen.max(axis=0)
     pad = PROBE_PAD * max(y1 - y0, x1 - x0)
     box = (max(x0 - pad, 0.0), max(y0 - pad, 0.0), min(x1 + pad, float(w)), min(y1 + pad, float(h)))
+    return np.asarray(estimator.infer_region(masked_box(image, box), full_frame_region(w, h)), dtype=np.float32), box
+
+
+def masked_box(image: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
+    """A copy of ``image`` with ``box`` (x0, y0, x1, y1) filled with the frame's median colour."""
     masked = image.copy()
     masked[int(box[1]):int(np.ceil(box[3])), int(box[0]):int(np.ceil(box[2]))] = \
         np.median(image.reshape(-1, image.shape[-1]), axis=0).astype(image.dtype)
-    return np.asarray(estimator.infer_region(masked, full_frame_region(w, h)), dtype=np.float32), box
+    return masked
+
+
+def probe_beside(estimator, image: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
+    """Keypoints of whoever stands beside the athlete's (masked) ``box``: the frame's wider side of
+    it posed on a square as tall as the frame. A person there is larger in the model's input than
+    on the letterboxed whole frame (a pale passer-by behind the athlete of synthetic seed 3 was
+    found only so)."""
+    h, w = image.shape[:2]
+    a, b = (0.0, box[0]) if box[0] > w - box[2] else (box[2], float(w))
+    side = int(max(b - a, h))
+    region = CropRegion(int((a + b) / 2 - side / 2), int(h / 2 - side / 2), side)
+    return np.asarray(estimator.infer_region(masked_box(image, box), region), dtype=np.float32)

@@ -37,6 +37,9 @@ VIDEO_AFTER_S = 0.2
 #: A refined left/right pair closer than this share of its first-pass distance has collapsed.
 COLLAPSED = 0.35
 PAIRS = tuple((KP[f"left_{n}"], KP[f"right_{n}"]) for n in ("hip", "knee", "ankle", "shoulder", "elbow", "wrist"))
+#: Where no landing was found and the tracked figure stood still, the second-body probe looks at
+#: these shares of the clip.
+STILL_PROBES = (0.25, 0.5, 0.75)
 #: Standing frames re-run for the static baseline, spread over the standing window.
 STANDING_FRAMES = 6
 
@@ -146,22 +149,35 @@ def second_body(result, poses: Sequence[PoseFrame], images: ImagesFor | None, es
     fetched for (the first pass's), else the result's."""
     ev = events if events is not None else result.events
     if estimator is None or images is None or not hasattr(estimator, "infer_region") \
-            or ev.initial_contact_s is None or "second_person" in result.findings:
+            or "second_person" in result.findings:
         return result
-    from kiosk.analysis.gates import check_second_body, with_failure
-    from kiosk.pose.landing import probe_other_person, probe_positions
+    from kiosk.analysis import series as ser
+    from kiosk.analysis.gates import STATIC_LL, body_motion, check_second_body, with_failure
+    from kiosk.pose.landing import probe_beside, probe_other_person, probe_positions
 
     t = np.array([p.t for p in poses], dtype=np.float64)
-    positions = probe_positions(t, ev.initial_contact_s, ev.takeoff_s)
+    if ev.initial_contact_s is not None:
+        positions = probe_positions(t, ev.initial_contact_s, ev.takeoff_s)
+    else:
+        # No landing: if the model followed a figure that never moved (a poster, a screen, a
+        # mirror image), look for the jumper beside it on a few frames across the clip.
+        moved = body_motion(ser.from_frames(poses, getattr(estimator, "min_score", 0.3)).xy) if len(poses) > 1 else None
+        if moved is None or moved >= STATIC_LL:
+            return result
+        positions = sorted({int(round(q * (len(t) - 1))) for q in STILL_PROBES})
     got = images(positions)
-    probes = []
-    for i in positions:
-        if i in got:
-            found = probe_other_person(estimator, got[i], poses[i].keypoints)
-            if found is not None:
-                probes.append((float(t[i]), *found))
-    failure = check_second_body(probes)
-    return with_failure(result, failure) if failure is not None else result
+    for i in positions:  # the whole frame first, then beside the athlete; stop at the first person
+        if i not in got:
+            continue
+        found = probe_other_person(estimator, got[i], poses[i].keypoints)
+        if found is None:
+            continue
+        kps, box = found
+        failure = check_second_body([(float(t[i]), kps, box)]) or \
+            check_second_body([(float(t[i]), probe_beside(estimator, got[i], box), box)])
+        if failure is not None:
+            return with_failure(result, failure)
+    return result
 
 
 def keep_switch(result, tracked):
