@@ -325,3 +325,16 @@ def test_jump_figures_stay_for_a_landing_fault_that_still_timed_a_rebound():
     m = analyze_trial(jump_frames(j), jump_mat(j)).metrics
     assert jump_figures_shown(m, [Failure("uneven_landing", "")]) is m
     assert jump_figures_shown(m, [Failure("hopping", "")]).jump_height_m is None
+
+
+def test_body_motion_tells_a_still_figure_from_a_jumper():
+    """Without a mat, a tracked figure that never moves is probed for the jumper beside it
+    (kiosk.pose.refine.second_body); the measure: hips and ankles' travel in leg lengths."""
+    from kiosk.analysis.gates import STATIC_LL, body_motion
+
+    j = Jump(noise_px=1.0)
+    jumper = from_frames(jump_frames(j), 0.3).xy
+    still = pose_at(j, j.t0)
+    poster = from_frames(build(j, times(j), lambda t, xy: xy.__setitem__(slice(None), still)), 0.3).xy
+    assert body_motion(jumper) > 2 * STATIC_LL
+    assert body_motion(poster) < 0.1 * STATIC_LL
