@@ -468,7 +468,7 @@ def with_failure(result: TrialResult, failure: Failure) -> TrialResult:
     quality.update(failed=[f.code for f in failures], details=[f.detail for f in failures])
     return dataclasses.replace(result, verdict="RETAKE", reasons=tuple(dict.fromkeys(f.reason for f in failures)),
                                findings=tuple(dict.fromkeys(f.code for f in failures)), borderline=False,
-                               refer=False, quality=quality)
+                               refer=False, quality=quality, metrics=jump_figures_shown(result.metrics, failures))
 
 
 def check_plausible(smooth_xy: np.ndarray, t: np.ndarray, ev: Events, th: Thresholds) -> Failure | None:

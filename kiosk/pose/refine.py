@@ -181,16 +181,23 @@ def second_body(result, poses: Sequence[PoseFrame], images: ImagesFor | None, es
 
 
 def keep_switch(result, tracked):
-    """``result`` led by the tracked poses' ``second_person`` switch where they had one: the
-    frame-by-frame track is what jumped to the other body, and its time is the switch's. The
-    landing window re-posed on one square (:mod:`kiosk.pose.landing`) around a passer-by's
-    "landing" would date it to that window's first frame instead."""
-    if "second_person" not in tracked.findings:
-        return result
-    from kiosk.analysis.gates import Failure, with_failure
+    """``result`` with what only the tracked poses (the first pass, one model on every frame)
+    can tell: their ``second_person`` switch leads where they had one (the frame-by-frame track is
+    what jumped to the other body, and its time is the switch's; the landing window re-posed on
+    one square around a passer-by's "landing" would date it to that window's first frame), and
+    their protocol failures are kept (:mod:`kiosk.analysis.protocol` compares the standing
+    frames with the fall and the flight: the refined window, posed by another model a few pixels
+    apart, must not hide a change of size or height that one model saw)."""
+    from kiosk.analysis.gates import PROTOCOL, Failure, with_failure
 
-    detail = tracked.quality["details"][tracked.quality["failed"].index("second_person")]
-    return with_failure(result, Failure("second_person", detail))
+    failed = tracked.quality.get("failed", [])
+    details = tracked.quality.get("details", [])
+    for code, detail in zip(failed, details, strict=False):
+        if code in PROTOCOL and code not in result.findings:
+            result = with_failure(result, Failure(code, detail))
+    if "second_person" in failed:
+        result = with_failure(result, Failure("second_person", details[failed.index("second_person")]))
+    return result
 
 
 def score_trial(poses: Sequence[PoseFrame], mat_edges, *, images: ImagesFor | None = None,
