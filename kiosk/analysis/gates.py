@@ -468,7 +468,8 @@ def with_failure(result: TrialResult, failure: Failure) -> TrialResult:
     quality.update(failed=[f.code for f in failures], details=[f.detail for f in failures])
     return dataclasses.replace(result, verdict="RETAKE", reasons=tuple(dict.fromkeys(f.reason for f in failures)),
                                findings=tuple(dict.fromkeys(f.code for f in failures)), borderline=False,
-                               refer=False, quality=quality, metrics=jump_figures_shown(result.metrics, failures))
+                               refer=False, quality=quality,
+                               metrics=jump_figures_shown(result.metrics, failures, result.events.source == "video"))
 
 
 def check_plausible(smooth_xy: np.ndarray, t: np.ndarray, ev: Events, th: Thresholds) -> Failure | None:
@@ -525,10 +526,12 @@ EXPLAINS: dict[str, frozenset[str]] = {
 NO_JUMP_FIGURES = PROTOCOL - {"uneven_landing", "off_mark"}
 
 
-def jump_figures_shown(metrics, failures: Sequence[Failure]):
+def jump_figures_shown(metrics, failures: Sequence[Failure], from_video: bool = False):
     """``metrics`` without contact time, flight time, jump height and RSI when a failure says the
-    events were not a drop jump's (``NO_JUMP_FIGURES``); unchanged otherwise."""
-    if not any(f.code in NO_JUMP_FIGURES for f in failures):
+    events were not a drop jump's (``NO_JUMP_FIGURES``), or, timed from the video, someone else's
+    (``second_person``; a mat still times the athlete); unchanged otherwise."""
+    hide = NO_JUMP_FIGURES | ({"second_person"} if from_video else set())
+    if not any(f.code in hide for f in failures):
         return metrics
     return dataclasses.replace(metrics, contact_time_s=None, flight_time_s=None, jump_height_m=None, rsi=None)
 

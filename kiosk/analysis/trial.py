@@ -66,7 +66,7 @@ def analyze_trial(
     limit = applied_limit(thresholds, sex, age)
     kept = {"sex": sex, "limit": limit.to_json(), "scoring": scoring_record(thresholds, trials_needed)}
     if failures:
-        metrics = jump_figures_shown(metrics, failures)
+        metrics = jump_figures_shown(metrics, failures, ev.source == "video")
         quality = {**quality, "failed": [f.code for f in failures], "details": [f.detail for f in failures]}
         return TrialResult(verdict="RETAKE", reasons=tuple(dict.fromkeys(f.reason for f in failures)),
                            findings=tuple(dict.fromkeys(f.code for f in failures)), borderline=False, refer=False,
