@@ -58,7 +58,14 @@ class _Trial:
     essential: set[int] = field(default_factory=set)       # fine frames never cut (around peak flexion)
     wanted: set[int] = field(default_factory=set)          # landing frames chosen (dense/coarse), not yet posed
     seen_to: int | None = None                             # newest ring time of the landing window looked at
+    kept: dict[int, tuple[np.ndarray, int]] = field(default_factory=dict)  # ring time -> (RGB, index) copied out
+    kept_to: int | None = None                             # every needed frame up to here is posed or kept
 
+
+#: A landing frame the trial may still need is copied out of the ring once it is this close to
+#: being overwritten: the worker looks between poses (<= ~0.6 s apart), so none is lost however
+#: late the verdict runs, and the ring need not be sized for the slowest plan.
+KEEP_MARGIN_S = 1.0
 
 #: States in which the worker keeps posing a trial that has not landed yet.
 _POSING_STATES = (State.AWAITING_LANDING, State.CONTACT, State.FLIGHT, State.LANDED, State.ANALYSING)
@@ -203,8 +210,12 @@ class LandingWorker:
             plan = trial.plan
         assert plan is not None
         hi = takeoff + int(plan.takeoff_pad_s * 1e9) if takeoff is not None else None
+        self._keep_at_risk(trial, plan, hi)
         self._check_not_lapped(trial, plan)
-        t = self.ring.times(contact - int((plan.ic_before_s + 0.02) * 1e9), hi)
+        lo = contact - int((plan.ic_before_s + 0.02) * 1e9)
+        t = self.ring.times(lo, hi)
+        if trial.kept:  # frames copied out of the ring are still there to choose
+            t = np.union1d(t, [v for v in trial.kept if v >= lo and (hi is None or v <= hi)]).astype(np.int64)
         if len(t):
             trial.seen_to = max(trial.seen_to or int(t[-1]), int(t[-1]))
         # Every frame around the contact edge first (already in the ring), in time order, then
@@ -261,11 +272,47 @@ class LandingWorker:
                     else trial.seen_to + period + period // 2]
             if "takeoff" in trial.times:
                 need.append(contact + period)  # the fine frames are chosen from contact on
+            if trial.kept_to is not None:  # those up to kept_to are posed or copied out
+                need = [max(v, trial.kept_to + period // 2) for v in need]
         else:
             need = list(trial.fine)
         need += trial.wanted
+        need = [v for v in need if v not in trial.kept]
         if need and oldest > min(need):
             raise StationBusyError(BUSY_PROMPT)
+
+    def _keep_at_risk(self, trial: _Trial, plan: FramePlan, hi: int | None) -> None:
+        """Copy out of the ring the landing frames the trial may still pose that are within
+        ``KEEP_MARGIN_S`` of being overwritten: before the fine frames are chosen, every frame
+        from the dense window to take-off; after, only the chosen ones not posed yet. A slow
+        plan (a Pi 4, a loaded box) then keeps what it needs however late it runs, and the
+        ring's length is the camera's concern, not the plan's."""
+        span = self.ring.time_span()
+        if span is None:
+            return
+        lo = trial.times["contact"] - int((plan.ic_before_s + 0.02) * 1e9)
+        period = self.ring.period_ns
+        if chosen_none := trial.fine is None:
+            covered = trial.kept_to if trial.kept_to is not None else lo
+            if span[0] > covered + period + period // 2:
+                return  # frames after the covered span are already gone: the lap check says so
+        # a frame is overwritten about one ring length after it arrived (capacity frames later)
+        top = min(span[1] - self.ring.capacity * period + int(KEEP_MARGIN_S * 1e9), span[1])
+        if hi is not None:
+            top = min(top, hi)
+        if top < lo:
+            return
+        chosen = None if chosen_none else set(trial.fine or ()) | trial.wanted
+
+        def needed(ts: np.ndarray) -> np.ndarray:
+            return np.array([int(v) not in trial.posed and int(v) not in trial.kept
+                             and (chosen is None or int(v) in chosen) for v in ts], dtype=bool)
+
+        got = self.ring.window(lo, top, keep=needed)
+        for img, v, idx in zip(got.images, got.t_ns, got.indices, strict=True):
+            trial.kept[int(v)] = (img, int(idx))
+        if chosen is None:
+            trial.kept_to = max(trial.kept_to or top, top)
 
     def _target_s(self) -> float:
         """Landing -> verdict target: the budget's, else DESIGN.md's by hardware class (a pose
@@ -302,16 +349,17 @@ class LandingWorker:
         square (:mod:`kiosk.pose.landing`: fixed from the contact frame's whole-frame pose), so
         a frame's keypoints depend on its own pixels, not on which frames the plan posed before
         it, and ``score_trial`` re-posing a clip frame by frame reads the same ones."""
-        got = self.ring.window(t_ns, t_ns)
+        kept = trial.kept.pop(t_ns, None)
+        got = self.ring.window(t_ns, t_ns) if kept is None else None
         trial.posed.add(t_ns)
         trial.wanted.discard(t_ns)
         if "contact" not in trial.times:
             trial.last_baseline_ns = t_ns
-        if not len(got):  # overwritten meanwhile: the worker is a whole ring behind the camera
+        if got is not None and not len(got):  # overwritten meanwhile: the worker is a whole ring behind the camera
             if "contact" in trial.times:
                 raise StationBusyError(BUSY_PROMPT)  # a landing frame lost: the trial cannot be trusted
             return  # a standing frame: the next one will do
-        img, idx = got.images[0], int(got.indices[0])
+        img, idx = kept if kept is not None else (got.images[0], int(got.indices[0]))
         t = (t_ns - trial.t0_ns) / 1e9
         if estimator is not None:
             started = time.perf_counter()
