@@ -79,8 +79,8 @@ def test_kasr_decides_nothing():
     ("valgus_displacement", {"disp": (11.5, 2.0)}, "valgus_displacement_deg", "borderline_displacement_deg"),
     ("peak_fppa", {"peak": (12.0, 2.0)}, None, "borderline_peak_fppa_deg"),
     ("peak_fppa", {"peak": (14.0, 2.0)}, None, "borderline_peak_fppa_deg"),
-    ("static_fppa", {"static": (9.0, 1.0)}, "static_fppa_refer_deg", "borderline_static_deg"),
-    ("static_fppa", {"static": (11.0, 1.0)}, "static_fppa_refer_deg", "borderline_static_deg"),
+    ("static_fppa", {"static": (9.5, 1.0)}, "static_fppa_refer_deg", "borderline_static_deg"),
+    ("static_fppa", {"static": (10.5, 1.0)}, "static_fppa_refer_deg", "borderline_static_deg"),
 ])
 def test_borderline_on_every_rule_either_side(rule, value, limit_attr, band_attr):
     s = score(inp(**value), TH)

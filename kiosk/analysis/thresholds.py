@@ -32,17 +32,17 @@ class Thresholds:
     borderline_peak_fppa_deg: float = setting(
         2.5, "A session's median FPPA at peak flexion within this of its limit is marked borderline.",
         min=0.0, max=15.0,
-        source="Measured: 95th percentile of the kiosk's error of a 3-trial median on the synthetic athlete "
+        source="Measured: 1.96 x the retest SD of the kiosk's 3-trial median on the synthetic athlete "
                "(bench/session_error.py, docs/ACCURACY.md)")
     borderline_displacement_deg: float = setting(
-        2.5, "A session's median valgus displacement within this of its limit is marked borderline.",
+        3.0, "A session's median valgus displacement within this of its limit is marked borderline.",
         min=0.0, max=15.0,
-        source="Measured: 95th percentile of the kiosk's error of a 3-trial median on the synthetic athlete "
+        source="Measured: 1.96 x the retest SD of the kiosk's 3-trial median on the synthetic athlete "
                "(bench/session_error.py, docs/ACCURACY.md)")
     borderline_static_deg: float = setting(
-        2.5, "A session's median standing FPPA within this of its limit is marked borderline.",
+        1.0, "A session's median standing FPPA within this of its limit is marked borderline.",
         min=0.0, max=15.0,
-        source="Measured: 95th percentile of the kiosk's error of a 3-trial median on the synthetic athlete "
+        source="Measured: 1.96 x the retest SD of the kiosk's 3-trial median on the synthetic athlete "
                "(bench/session_error.py, docs/ACCURACY.md)")
     static_fppa_refer_deg: float = setting(
         10.0, "FPPA while standing still at or above this suggests structural valgus: refer, don't coach.",
