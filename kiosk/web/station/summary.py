@@ -116,7 +116,7 @@ def middle_jump(jumps: list[dict], peak_key: str) -> int | None:
 
 
 WORDS = {
-    "PASS": "Your knees stayed in line when you landed",
+    "PASS": "Your knees stayed within the limits when you landed",
     "FLAG": "Your knees moved inward: worth working on with your coach",
     "INCOMPLETE": "Not enough jumps could be measured for a result today",
 }
