@@ -262,6 +262,15 @@ def run_station_flow(page, base_url: str, *, new_name: str, roster_name: str, tr
     tap(page, 'button[data-action="done"]')
     wait_screen(page, ("welcome",), 5)
     body = page.evaluate("document.body.innerHTML")
+    # The next visitor is in rehab: a "yes" ends the visit kindly, before anything is asked.
+    tap(page, 'button[data-action="begin"]')
+    wait_screen(page, ("readiness",), 5)
+    tap(page, ".q[data-q='rehab'] [data-answer='yes']")
+    wait_screen(page, ("nottoday",), 5)
+    assert "physiotherapist" in page.locator("#s-nottoday").inner_text()
+    audit(page, f"{tag}11-not-today", report)
+    tap(page, '#s-nottoday button[data-action="home"]')
+    wait_screen(page, ("welcome",), 5)
     return {"outcomes": outcomes, "screens": seen_screens, "seen": len(seen), "summary": summary, "folds": folds, "body_after_done": body}
 
 
