@@ -273,7 +273,11 @@ class LandingWorker:
             if "takeoff" in trial.times:
                 need.append(contact + period)  # the fine frames are chosen from contact on
             if trial.kept_to is not None:  # those up to kept_to are posed or copied out
-                need = [max(v, trial.kept_to + period // 2) for v in need]
+                takeoff = trial.times.get("takeoff")
+                if takeoff is not None and trial.kept_to >= takeoff + int(plan.takeoff_pad_s * 1e9):
+                    need = []  # the whole landing window is posed or copied out
+                else:  # the first frame after kept_to is at most a period (and jitter) later
+                    need = [max(v, trial.kept_to + period + period // 2) for v in need]
         else:
             need = list(trial.fine)
         need += trial.wanted
