@@ -4,8 +4,8 @@
     python decode_digest.py --compare A.json B.json   one line per figure; exit 1 if the frames differ
 
 Run by run.sh on the host and in the arm64 root with the same clip. The frames come from
-``kiosk.media.open_source`` (the bit-exact YUV->RGB conversion) and, for comparison, from PyAV's
-default conversion (SIMD, rounding per CPU). ``cv2`` is the station's I420 ring-buffer round trip.
+``kiosk.media.open_source`` (its CPU-independent YUV->RGB conversion) and, for comparison, from
+PyAV's default conversion (swscale's SIMD path, rounding per CPU). ``cv2`` is the station's I420 ring-buffer round trip.
 Keypoints: MoveNet Lightning on every Nth whole frame (no tracking, so frames do not depend on
 each other); the pixel digests cover every frame.
 ``--compare`` needs only the standard library.
@@ -70,7 +70,7 @@ def compare(a_path: str, b_path: str) -> int:
         print(f"frame counts differ: {a['frames']} vs {b['frames']}")
         return 1
     same = a["bitexact_sha256"] == b["bitexact_sha256"]
-    print(f"{a['frames']} frames, bit-exact conversion (kiosk.media): {'identical' if same else 'DIFFERENT'}")
+    print(f"{a['frames']} frames, kiosk.media's conversion: {'identical' if same else 'DIFFERENT'}")
     print(f"  keypoints of {len(a['keypoints_bitexact'])} frames: {_spread(_diffs(a['keypoints_bitexact'], b['keypoints_bitexact']))}")
     print(f"default conversion (PyAV/swscale SIMD): {'identical' if a['default_sha256'] == b['default_sha256'] else 'different'}")
     print(f"  keypoints: {_spread(_diffs(a['keypoints_default'], b['keypoints_default']))}")
