@@ -63,8 +63,8 @@ class _Trial:
 
 
 #: A landing frame the trial may still need is copied out of the ring once it is this close to
-#: being overwritten: the worker looks between poses (<= ~0.6 s apart), so none is lost however
-#: late the verdict runs, and the ring need not be sized for the slowest plan.
+#: being overwritten (or five poses' time, if longer): the worker looks between poses, so none is
+#: lost however late the verdict runs, and the ring need not be sized for the slowest plan.
 KEEP_MARGIN_S = 1.0
 
 #: States in which the worker keeps posing a trial that has not landed yet.
@@ -301,7 +301,9 @@ class LandingWorker:
             if span[0] > covered + period + period // 2:
                 return  # frames after the covered span are already gone: the lap check says so
         # a frame is overwritten about one ring length after it arrived (capacity frames later)
-        top = min(span[1] - self.ring.capacity * period + int(KEEP_MARGIN_S * 1e9), span[1])
+        # (a loaded CPU stretches the gap between two looks: the margin grows with the pose time)
+        margin = max(KEEP_MARGIN_S, 5.0 * self._invoke_s())
+        top = min(span[1] - self.ring.capacity * period + int(margin * 1e9), span[1])
         if hi is not None:
             top = min(top, hi)
         if top < lo:
