@@ -51,8 +51,8 @@ def test_peak_fppa_uses_the_limit_that_applies(sex, peak, verdict):
     (None, 25, 13.0, "sex not recorded: the female range (up to 13°) was used, the more lenient of the two; "
                      "adult reference range"),
     ("", 25, 13.0, "sex not recorded: the female range"),
-    ("prefer_not_to_say", 25, 13.0, "sex not given: the female range (up to 13°) was used, the more lenient"),
-    ("Prefer not to say", 25, 13.0, "sex not given: the female range"),
+    ("prefer_not_to_say", 25, 13.0, "prefer not to say: the female range (up to 13°) was used, the more lenient"),
+    ("Prefer not to say", 25, 13.0, "prefer not to say: the female range"),
     ("female", 14, 13.0, "female: the female range (up to 13°) was used; adult reference range: under 18"),
     ("male", None, 8.0, "male: the male range (up to 8°) was used; adult reference range: age not recorded"),
 ])

@@ -18,7 +18,7 @@ def test_trial_page_shows_the_limit_that_applied(client, store, coach) -> None:
     tid = store.save_trial(sid, analyze_trial(frames(j), mat(j), sex="prefer_not_to_say", age=14).to_json())
     page = client.get(f"/coach/trials/{tid}").get_data(as_text=True)
     assert "over 13.0° counts" in page
-    assert "sex not given: the female range (up to 13°) was used, the more lenient of the two; adult reference range: under 18" \
+    assert "prefer not to say: the female range (up to 13°) was used, the more lenient of the two; adult reference range: under 18" \
         in page.replace("&#39;", "'")
     assert "from 10.6° counts" in page and "3 trials per session" not in page  # the trial kept no trial count
     assert "Close to a limit" in page and "left valgus displacement" in page

@@ -210,8 +210,11 @@ def test_about_you_stores_sex_and_birth_year_on_the_athlete(env) -> None:
     assert row["sex"] == "male" and row["birth_year"] == 2012
     assert rt.sm.athlete["sex"] == "male"                  # the runtime scores with it
     assert view["athlete"]["minor"] is True and not view["athlete"]["ask_about"]
-    post(client, "/station/about", token, {"sex": "prefer_not_to_say"})   # an answer, not an error
-    assert store.get_athlete(3)["birth_year"] == 2012
+    r = post(client, "/station/about", token, {"sex": "prefer_not_to_say"})   # an answer, kept as one
+    assert r.status_code == 200
+    row = store.get_athlete(3)
+    assert row["sex"] == "prefer_not_to_say" and row["birth_year"] == 2012
+    assert rt.sm.athlete["sex"] == "prefer_not_to_say"
 
 
 def test_readiness_answer_is_accepted_and_nothing_is_stored(env) -> None:

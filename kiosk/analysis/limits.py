@@ -77,7 +77,7 @@ def applied_limit(th: Thresholds, sex: str | None, age: int | None = None) -> Li
             f"female: the female range (up to {th.peak_fppa_female_deg:g}°) was used"
     elif s == "prefer_not_to_say":
         value, rng = th.peak_fppa_female_deg, "female"
-        why = (f"sex not given: the female range (up to {th.peak_fppa_female_deg:g}°) was used, "
+        why = (f"prefer not to say: the female range (up to {th.peak_fppa_female_deg:g}°) was used, "
                "the more lenient of the two")
     else:
         value, rng = th.peak_fppa_female_deg, "female"

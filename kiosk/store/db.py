@@ -269,14 +269,27 @@ class Store(AccountsMixin, SettingsMixin, UpkeepMixin):
             raise StoreError(f"{self.db_path}: database schema {current} is newer than this software "
                              f"({len(steps)}); update the kiosk")
         for number, name, sql in steps[current:]:
+            # Foreign keys are off while a migration runs (the pragma is a no-op inside a
+            # transaction, so it is set first): a table rebuild drops the old table, which with
+            # them on would delete through ON DELETE CASCADE. They are checked before the commit.
+            conn.execute("PRAGMA foreign_keys = OFF")
             try:
-                # executescript commits any open transaction first, so the BEGIN lives in the script:
-                # a failing migration rolls back whole, user_version included.
-                conn.executescript(f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {number};\nCOMMIT;")
+                # executescript commits any open transaction first, so the BEGIN lives in the script;
+                # the commit comes after the check: a failing migration rolls back whole,
+                # user_version included.
+                conn.executescript(f"BEGIN IMMEDIATE;\n{sql}\n")
+                broken = conn.execute("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise sqlite3.IntegrityError(f"{len(broken)} row(s) would refer to nothing "
+                                                 f"(first in table {broken[0][0]})")
+                conn.execute(f"PRAGMA user_version = {number}")
+                conn.execute("COMMIT")
             except sqlite3.Error as exc:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise StoreError(f"migration {name} failed: {exc}") from None
+            finally:
+                conn.execute("PRAGMA foreign_keys = ON")
         return self.schema_version()
 
     # --- athletes ---------------------------------------------------------------------------
@@ -516,8 +529,10 @@ def _athlete_values(fields: dict[str, Any], *, partial: bool) -> dict[str, Any]:
                 value = "female"
             elif value == "m":
                 value = "male"
-            if value not in (None, "female", "male"):
-                raise InputError("sex must be female, male or left empty")
+            elif value in ("prefer not to say", "prefer-not-to-say"):
+                value = "prefer_not_to_say"
+            if value not in (None, "female", "male", "prefer_not_to_say"):
+                raise InputError("sex must be female, male, prefer_not_to_say or left empty")
         elif key == "birth_year":
             if value in (None, ""):
                 value = None

@@ -163,17 +163,10 @@ def about_fields(data: dict, *, this_year: int) -> dict:
 
 
 def save_about(store: Any, athlete_id: int, fields: dict) -> dict:
-    """Store the optional fields on the athlete; the updated athlete. A store that does not yet
-    keep "prefer not to say" keeps nothing for it (the same limit applies: the more lenient one)."""
+    """Store the optional fields on the athlete ("prefer not to say" is kept as the answer it is);
+    the updated athlete."""
     if fields:
-        try:
-            store.update_athlete(athlete_id, **fields)
-        except KioskError:
-            if fields.get("sex") != "prefer_not_to_say":
-                raise
-            rest = {k: v for k, v in fields.items() if k != "sex"}
-            if rest:
-                store.update_athlete(athlete_id, **rest)
+        store.update_athlete(athlete_id, **fields)
     return _athlete_dict(store.get_athlete(athlete_id))
 
 
