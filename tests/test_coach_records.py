@@ -193,3 +193,22 @@ def test_roster_import_is_all_or_nothing(store) -> None:
         roster.plan_import(store, "display_name,password\r\nA,x\r\n")
     with pytest.raises(InputError, match="display_name"):
         roster.plan_import(store, "name\r\nA\r\n")
+
+
+def test_prefer_not_to_say_is_kept_by_the_edit_form_and_the_roster(client, store, coach, tmp_path) -> None:
+    a = store.add_athlete("Quiet One")
+    assert "prefer not to say</option>" in client.get(f"/coach/roster/{a}/edit").get_data(as_text=True)
+    r = client.post(f"/coach/roster/{a}/edit", data={"display_name": "Quiet One", "sex": "prefer_not_to_say",
+                                                     "active": "1", "csrf_token": coach})
+    assert r.status_code == 302 and store.get_athlete(a)["sex"] == "prefer_not_to_say"
+    page = client.get(f"/coach/athletes/{a}").get_data(as_text=True)
+    assert "· prefer not to say" in page and "Sex not recorded" not in page
+    text = roster.roster_csv(store.list_athletes())
+    assert _rows(text)[0]["sex"] == "prefer_not_to_say"
+    other = Store(tmp_path / "other")
+    other.migrate()
+    assert roster.apply_import(other, text + "\r\n,,Second,,prefer not to say,,,1,\r\n", by="t")["added"] == 2
+    assert [x["sex"] for x in other.list_athletes()] == ["prefer_not_to_say", "prefer_not_to_say"]
+    with pytest.raises(InputError, match="sex must be"):
+        roster.apply_import(other, "display_name,sex\r\nThird,diverse\r\n", by="t")
+    other.close()
