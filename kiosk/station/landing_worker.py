@@ -210,6 +210,9 @@ class LandingWorker:
             plan = trial.plan
         assert plan is not None
         hi = takeoff + int(plan.takeoff_pad_s * 1e9) if takeoff is not None else None
+        if hi is not None and trial.wanted:
+            # coarse frames chosen before take-off was known may lie in the flight: not needed
+            trial.wanted = {v for v in trial.wanted if v <= hi}
         self._keep_at_risk(trial, plan, hi)
         self._check_not_lapped(trial, plan)
         lo = contact - int((plan.ic_before_s + 0.02) * 1e9)
