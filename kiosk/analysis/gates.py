@@ -502,7 +502,9 @@ EXPLAINS: dict[str, frozenset[str]] = {
     "second_person": frozenset({"turned_away", "feet_cut_off", "legs_not_seen", "implausible_pose",
                                 "mat_video_disagree"}) | PROTOCOL,
     "turned_away": frozenset({"feet_cut_off", "legs_not_seen", "implausible_pose"}),
-    "feet_cut_off": frozenset({"legs_not_seen", "implausible_pose"}),
+    # ... and leaves the ankles, which every protocol measure but the jump times reads, unseen
+    "feet_cut_off": frozenset({"legs_not_seen", "implausible_pose", "no_box", "no_drop", "jumped_off_box",
+                               "uneven_landing", "hopping", "off_mark"}),
     # Not a drop jump at all: what the mat, the timing and the landing gates say follows from it
     # (a crouch taken for a landing disagrees with the mat; hops have no still box phase).
     "hopping": frozenset({"no_box", "no_drop", "jumped_off_box", "no_rebound", "implausible_jump", "uneven_landing",

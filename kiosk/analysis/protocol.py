@@ -48,6 +48,9 @@ LEVEL_MIN_S = 0.1
 LEVEL_SPEED_LL = 0.5
 LEVEL_HALF_SPAN_S = 0.04
 LEVEL_LOOKBACK_S = 0.3
+#: Without a standing window, ankles unseen in more than this share of the frames before the
+#: drop make the retake ``feet_cut_off``, not ``no_box``.
+MAX_UNSEEN_BEFORE = 0.5
 #: The ankles' rest level on landing: median over this span after contact (legs still long).
 REST_AFTER_S = (0.03, 0.12)
 #: The fall's last three quarters (from a quarter of the drop to contact) take half the whole
@@ -123,8 +126,12 @@ def _median(v: np.ndarray) -> float | None:
     return float(np.median(v)) if len(v) else None
 
 
+def _width(xy: np.ndarray, a: int, b: int) -> np.ndarray:
+    return np.hypot(*(xy[:, a] - xy[:, b]).T)
+
+
 def _shoulder_width(xy: np.ndarray) -> np.ndarray:
-    return np.hypot(*(xy[:, LEFT_SHOULDER] - xy[:, RIGHT_SHOULDER]).T)
+    return _width(xy, LEFT_SHOULDER, RIGHT_SHOULDER)
 
 
 def flights(t: np.ndarray, low_ankle_y: np.ndarray, scale: float) -> list[tuple[float, float]]:
@@ -276,7 +283,12 @@ def check_protocol(t: np.ndarray, xy: np.ndarray, ev: Events, dt: float,
     rest = _median(ankle[(t >= ic + REST_AFTER_S[0]) & (t <= ic + REST_AFTER_S[1])])
     box = None
     standing = ev.standing if ev.standing is not None else level_run(t, ankle, hip, ic, scale)
-    if standing is None:
+    before = t < ic - 0.1
+    unseen = float(np.mean(~np.isfinite(ankle[before]))) if before.any() else 0.0
+    if standing is None and unseen > MAX_UNSEEN_BEFORE:
+        # the box cannot be judged from feet the camera did not see: that is the retake
+        out.append(ProtocolFailure("feet_cut_off", f"ankles unseen in {unseen:.0%} of the frames before the drop"))
+    elif standing is None:
         out.append(ProtocolFailure("no_box", "no still standing before the landing"))
     else:
         a, b = standing
@@ -346,13 +358,25 @@ def check_protocol(t: np.ndarray, xy: np.ndarray, ev: Events, dt: float,
     # --- a drop in front of the box, not a leap toward the camera ---------------------------
     if standing is not None:
         a, b = standing
-        stand_w = _median(_shoulder_width(xy[a:b])[-max(3, int(round(SCALE_SPAN_S / max(dt, 1e-6)))):])
-        land_w = _median(_shoulder_width(xy)[(t >= ic - SCALE_SPAN_S) & (t <= ic)])
-        if stand_w and land_w and stand_w > 0:
-            growth = land_w / stand_w
+        last = max(3, int(round(SCALE_SPAN_S / max(dt, 1e-6))))
+        fall = (t >= ic - SCALE_SPAN_S) & (t <= ic)
+        growths = []
+        # three sizes, the median of their growths: arms swung up pull MoveNet's shoulders
+        # apart, a wide landing stance the hips, a trunk lean shortens the torso; only coming
+        # nearer the camera grows them all
+        torso = _width(np.stack([(xy[:, LEFT_SHOULDER] + xy[:, RIGHT_SHOULDER]) / 2,
+                                 (xy[:, LEFT_HIP] + xy[:, RIGHT_HIP]) / 2], axis=1), 0, 1)
+        for size in (_shoulder_width(xy), _width(xy, LEFT_HIP, RIGHT_HIP), torso):
+            stand_w, land_w = _median(size[a:b][-last:]), _median(size[fall])
+            if stand_w and land_w and stand_w > 0:
+                growths.append(land_w / stand_w)
+        if len(growths) == 3:
+            growth = float(np.median(growths))
             figures["scale_growth"] = round(growth, 3)
             if growth > MAX_SCALE_GROWTH:
-                out.append(ProtocolFailure("off_mark", f"the body grew {growth:.2f}x from the box to the landing"))
+                out.append(ProtocolFailure("off_mark", f"the body grew {growth:.2f}x from the box to the landing "
+                                                       f"(shoulders {growths[0]:.2f}x, hips {growths[1]:.2f}x, "
+                                                       f"torso {growths[2]:.2f}x)"))
     return out, figures
 
 
