@@ -1,7 +1,7 @@
 """Real MoveNet inference against reference data that nobody on this project made.
 
 - The TFLite Raspberry Pi pose example's own acceptance test: every keypoint within 21 px
-  (max-norm) of hand-placed truth on its two photos, for Lightning and Thunder.
+  (max-norm) of hand-placed truth on its two photos, for Lightning and Thunder, float16 and INT8.
 - TF.js pose-detection's video test: Lightning with crop tracking within 60 px of TF.js's own
   Lightning output on every coordinate of every frame of pose_1.mp4.
 - Sides: the athlete's left hip is on the image's right in a frontal photo (no mirroring).
@@ -26,7 +26,7 @@ TF_ALLOWED_PX = 21.0  # tensorflow/examples raspberry_pi pose_estimation movenet
 TFJS_VIDEO_EPSILON_PX = 60.0  # tensorflow/tfjs-models pose-detection movenet video test
 
 
-@pytest.fixture(scope="module", params=["lightning", "thunder"])
+@pytest.fixture(scope="module", params=["lightning", "thunder", "lightning_int8", "thunder_int8"])
 def estimator(request: pytest.FixtureRequest) -> MoveNetEstimator:
     est = create_estimator(request.param, threads=2)
     yield est
