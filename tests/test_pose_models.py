@@ -48,7 +48,9 @@ def test_repository_models_verify_and_match_the_manifest() -> None:
 def test_models_command_lists_and_verifies(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["models", "--verify"]) == 0
     out = capsys.readouterr().out
-    assert "lightning" in out and "thunder" in out and out.count("checksum OK, loads") == 2
+    # every manifest entry: float16 and INT8 Lightning and Thunder
+    assert "lightning" in out and "thunder_int8" in out
+    assert out.count("checksum OK, loads") == len(load_manifest(REPO_MODELS)) == 4
 
 
 def test_truncated_model_is_refused(models_copy: Path) -> None:

@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         except ModelError as exc:
             status = "FAILED"
             failures.append(str(exc))
-        print(f"  {name:<10} {spec.file:<30} {spec.size / 1e6:6.2f} MB  sha256 {spec.sha256[:12]}  "
+        print(f"  {name:<14} {spec.file:<30} {spec.size / 1e6:6.2f} MB  sha256 {spec.sha256[:12]}  "
               f"input {spec.input_size}x{spec.input_size} {spec.input_dtype:<7}  {status}")
     for msg in failures:
         print(f"jumpkiosk: error: {msg}", file=sys.stderr)
