@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from kiosk.analysis.limits import Limit, applied_limit
+from kiosk.analysis.rounding import shown_for_rule
 from kiosk.analysis.thresholds import Thresholds
 
 LEGS = ("left", "right")
@@ -90,7 +91,8 @@ def score(v: ScoreInput, th: Thresholds, limit: Limit | None = None) -> Score:
 
     dyn = [leg for leg in LEGS if (d := v.valgus_displacement[leg]) is not None and d >= th.valgus_displacement_deg]
     for leg in dyn:
-        reasons.append(f"Your {leg} knee moved {v.valgus_displacement[leg]:.0f}° inward from landing to the lowest "
+        moved = shown_for_rule(v.valgus_displacement[leg], th.valgus_displacement_deg, "valgus_displacement")
+        reasons.append(f"Your {leg} knee moved {moved:.1f}° inward from landing to the lowest "
                        f"point (limit {th.valgus_displacement_deg:g}°).")
     if dyn:
         flag = True
@@ -98,7 +100,8 @@ def score(v: ScoreInput, th: Thresholds, limit: Limit | None = None) -> Score:
 
     high = [leg for leg in LEGS if (p := v.fppa_peak_flexion[leg]) is not None and p > limit.peak_fppa_deg]
     for leg in high:
-        reasons.append(f"At the lowest point your {leg} knee inward angle was {v.fppa_peak_flexion[leg]:.0f}° "
+        angle = shown_for_rule(v.fppa_peak_flexion[leg], limit.peak_fppa_deg, "peak_fppa")
+        reasons.append(f"At the lowest point your {leg} knee inward angle was {angle:.1f}° "
                        f"(top of the {limit.range} range: {limit.peak_fppa_deg:g}°).")
     if high:
         flag = True

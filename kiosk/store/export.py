@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from kiosk.analysis.rounding import shown_for_rule
 from kiosk.errors import ConfigError, InputError
 from kiosk.store.db import Store, iso_utc, parse_iso
 
@@ -204,6 +205,29 @@ def _limit(key: str) -> Callable[[dict, tzinfo | None], str]:
     return get
 
 
+_RULE_LIMIT = {"fppa_peak_flexion": ("peak_fppa", ("limit", "peak_fppa_deg")),
+               "valgus_displacement": ("valgus_displacement", ("scoring", "thresholds", "valgus_displacement_deg")),
+               "static_fppa": ("static_fppa", ("scoring", "thresholds", "static_fppa_refer_deg"))}
+
+
+def _judged(value: Any, limit: Any, rule: str, digits: int) -> str:
+    """A judged value at ``digits``, never written on the other side of its limit than the
+    verdict put it (13.004 over a "more than 13" limit is 13.01, not 13.00)."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return ""
+    if not isinstance(limit, (int, float)) or isinstance(limit, bool):
+        return _num(value, digits)
+    return _num(shown_for_rule(float(value), float(limit), rule, digits), digits)
+
+
+def _leg_metric(leg: str, key: str, digits: int = 2) -> Callable[[dict, tzinfo | None], str]:
+    """A per-leg metric; a judged one rounded the way its rule compares it with the trial's limit."""
+    if key not in _RULE_LIMIT:
+        return _metric("legs", leg, key, digits=digits)
+    rule, limit_path = _RULE_LIMIT[key]
+    return lambda t, tz: _judged(_get(t["metrics"], "legs", leg, key), _get(t["metrics"], *limit_path), rule, digits)
+
+
 def _lr_diff(t: dict, tz: tzinfo | None) -> str:
     left = _get(t["metrics"], "legs", "left", "valgus_displacement")
     right = _get(t["metrics"], "legs", "right", "valgus_displacement")
@@ -239,14 +263,14 @@ TRIAL_COLUMNS: list[Column] = [
     ("limit_basis", "text", lambda t, tz: safe_text(_get(t["metrics"], "limit", "why") or "")),
     ("left_fppa_ic_deg", "deg", _metric("legs", "left", "fppa_ic")),
     ("left_fppa_peak_deg", "deg", _metric("legs", "left", "fppa_peak")),
-    ("left_fppa_peak_flexion_deg", "deg", _metric("legs", "left", "fppa_peak_flexion")),
-    ("left_valgus_displacement_deg", "deg", _metric("legs", "left", "valgus_displacement")),
-    ("left_static_fppa_deg", "deg", _metric("legs", "left", "static_fppa")),
+    ("left_fppa_peak_flexion_deg", "deg", _leg_metric("left", "fppa_peak_flexion")),
+    ("left_valgus_displacement_deg", "deg", _leg_metric("left", "valgus_displacement")),
+    ("left_static_fppa_deg", "deg", _leg_metric("left", "static_fppa")),
     ("right_fppa_ic_deg", "deg", _metric("legs", "right", "fppa_ic")),
     ("right_fppa_peak_deg", "deg", _metric("legs", "right", "fppa_peak")),
-    ("right_fppa_peak_flexion_deg", "deg", _metric("legs", "right", "fppa_peak_flexion")),
-    ("right_valgus_displacement_deg", "deg", _metric("legs", "right", "valgus_displacement")),
-    ("right_static_fppa_deg", "deg", _metric("legs", "right", "static_fppa")),
+    ("right_fppa_peak_flexion_deg", "deg", _leg_metric("right", "fppa_peak_flexion")),
+    ("right_valgus_displacement_deg", "deg", _leg_metric("right", "valgus_displacement")),
+    ("right_static_fppa_deg", "deg", _leg_metric("right", "static_fppa")),
     ("lr_diff_valgus_displacement_deg", "deg", _lr_diff),
     ("kasr_ic", "ratio", _metric("kasr_ic", digits=3)),
     ("kasr_peak", "ratio", _metric("kasr_peak", digits=3)),
@@ -314,7 +338,14 @@ def _session_local(sc: dict, tz: tzinfo | None) -> str:
     return lt.isoformat(timespec="seconds") if lt else ""
 
 
+_MEDIAN_RULE = {"fppa_peak_deg": ("peak_fppa", "peak_fppa_deg"),
+                "valgus_displacement_deg": ("valgus_displacement", "valgus_displacement_deg")}
+
+
 def _med(leg: str | None, key: str, digits: int) -> Callable[[dict, tzinfo | None], str]:
+    if leg and key in _MEDIAN_RULE:   # judged against the session's limits: rounded the way the rule compares
+        rule, limit_key = _MEDIAN_RULE[key]
+        return lambda sc, tz: _judged(sc["medians"][leg][key], sc["limits"].get(limit_key), rule, digits)
     return lambda sc, tz: _num(sc["medians"][leg][key] if leg else sc["medians"][key], digits)
 
 

@@ -27,6 +27,7 @@ from flask import (
     url_for,
 )
 
+from kiosk.analysis.rounding import shown_for_rule
 from kiosk.errors import ConfigError, InputError
 from kiosk.store import export
 from kiosk.store import media as media_files
@@ -56,6 +57,16 @@ def _local(iso: str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
 @bp.app_template_filter("num")
 def _num(value: Any, digits: int = 1) -> str:
     return "" if not isinstance(value, (int, float)) or isinstance(value, bool) else f"{value:.{digits}f}"
+
+
+@bp.app_template_global("rule_num")
+def _rule_num(value: Any, limit: Any, rule: str, digits: int = 1) -> str:
+    """``value`` shown beside ``limit`` so it never reads on the other side of ``rule``'s verdict."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return ""
+    if not isinstance(limit, (int, float)) or isinstance(limit, bool):
+        return f"{value:.{digits}f}"
+    return f"{shown_for_rule(float(value), float(limit), rule, digits):.{digits}f}"
 
 
 @bp.app_template_global("reason_text")

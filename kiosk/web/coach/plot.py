@@ -26,6 +26,8 @@ from datetime import datetime
 
 from markupsafe import Markup, escape
 
+from kiosk.analysis.rounding import rule_round
+
 WIDTH = 760
 PANEL_H = 170
 GAP = 46
@@ -196,7 +198,8 @@ def _series(panel: _Panel, key: str, attr: str, colour: str, label: str, points:
         p = points[i]
         lim = getattr(p, panel.limit) if panel.limit else None
         over = lim is not None and (v >= lim if panel.key == "disp" else v > lim)
-        tip = f"{p.label}: {label} {v:.1f}" + (f" (limit then {lim:g}, {'over' if over else 'under'})" if lim else "")
+        shown = rule_round(v, 1, lim, out=over) if lim is not None else round(v, 1)   # agrees with "over"
+        tip = f"{p.label}: {label} {shown:.1f}" + (f" (limit then {lim:g}, {'over' if over else 'under'})" if lim else "")
         out.append(f'<circle class="pt{" over" if over else ""}" data-series="{key}" data-limit="{_fmt(lim) if lim else ""}" '
                    f'cx="{x:.1f}" cy="{y_of(v):.1f}" r="4" fill="{colour}"><title>{escape(tip)}</title></circle>')
         if panel.sdc and previous is not None and abs(v - previous) > panel.sdc:

@@ -12,30 +12,13 @@ so what the athlete reads always agrees with the verdict. Pure: no I/O.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
+from kiosk.analysis.rounding import rule_round
 from kiosk.analysis.thresholds import Thresholds
 
 LEGS = ("left", "right")
-
-
-def rule_round(value: float, digits: int, limit: float, *, out: bool) -> float:
-    """``value`` rounded to ``digits``, moved one step away from ``limit`` when plain rounding
-    would put it on the wrong side of the rule (``out``: the rule finds it beyond the limit)."""
-    step = 10.0 ** -digits
-    shown = round(value, digits)
-    if out and value > limit and shown <= limit:
-        shown = round(limit + step, digits)
-    elif out and value < limit and shown >= limit:
-        shown = round(limit - step, digits)
-    elif not out and value < limit and shown >= limit:
-        shown = round(math.floor(value / step) * step, digits)
-        shown = shown if shown < limit else round(limit - step, digits)
-    elif not out and value > limit and shown <= limit:
-        shown = round(limit + step, digits)
-    return shown
 
 
 def peak_rule(summary: dict, thresholds: Thresholds, sex: str | None) -> tuple[str, float, str | None]:
