@@ -99,3 +99,11 @@ def test_sessions_carry_what_the_coach_pages_show(api) -> None:
         s[1]["leg_medians"]["left"]["valgus_displacement_deg"] - s[0]["leg_medians"]["left"]["valgus_displacement_deg"],
         abs=0.01)
     assert isinstance(s[0]["findings"], list) and s[0]["borderline"] in (True, False)
+
+
+def test_prefer_not_to_say_is_shown_as_the_answer(api) -> None:
+    get, _, b, store = api
+    store.update_athlete(b, sex="prefer not to say")
+    assert get(f"/api/v1/athletes/{b}").get_json()["sex"] == "prefer_not_to_say"
+    trials = get(f"/api/v1/trials?date=2026-11-21&athlete={b}").get_json()["trials"]
+    assert {t["athlete"]["sex"] for t in trials} == {"prefer_not_to_say"}
