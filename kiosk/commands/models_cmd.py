@@ -60,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
 
         _report_native_crashes()
 
-        print(f"models in {display_path(folder)} (runtime: {runtime_name()})")
+        # flushed as it goes: a native crash in the next model's load must not take these lines with it
+        print(f"models in {display_path(folder)} (runtime: {runtime_name()})", flush=True)
     else:
         print(f"models in {display_path(folder)}")
     failures = []
@@ -75,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
             status = "FAILED"
             failures.append(str(exc))
         print(f"  {name:<14} {spec.file:<30} {spec.size / 1e6:6.2f} MB  sha256 {spec.sha256[:12]}  "
-              f"input {spec.input_size}x{spec.input_size} {spec.input_dtype:<7}  {status}")
+              f"input {spec.input_size}x{spec.input_size} {spec.input_dtype:<7}  {status}", flush=True)
     for msg in failures:
         print(f"jumpkiosk: error: {msg}", file=sys.stderr)
     if failures:
