@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 import kiosk.store
-from kiosk.errors import InputError
+from kiosk.errors import InputError, StoreError
 from kiosk.store import Store
+from kiosk.store import db as db_module
 from kiosk.store.db import DB_NAME, _migrations
 
 
@@ -108,5 +109,22 @@ def test_migration_killed_before_commit_leaves_schema_3(tmp_path: Path) -> None:
     store = Store(tmp_path)
     try:
         assert store.migrate() == 4 and _dump(path)[:3] == before[:3]
+    finally:
+        store.close()
+
+
+def test_a_migration_that_breaks_a_foreign_key_is_rolled_back(tmp_path: Path, monkeypatch) -> None:
+    store = Store(tmp_path)
+    try:
+        assert store.migrate() == 4
+        aid = store.add_athlete("Kept")
+        broken = (5, "0005_broken.sql", "DELETE FROM athletes;\nCREATE TABLE extra (x INTEGER);")
+        store.start_session(aid)
+        monkeypatch.setattr(db_module, "_migrations", lambda: [*_migrations(), broken])
+        with pytest.raises(StoreError, match="0005_broken.sql failed: .*refer to nothing"):
+            store.migrate()
+        assert store.schema_version() == 4 and store.get_athlete(aid)["display_name"] == "Kept"
+        assert not store.query("SELECT name FROM sqlite_master WHERE name = 'extra'")
+        assert store.query("PRAGMA foreign_keys")[0][0] == 1
     finally:
         store.close()

@@ -289,7 +289,10 @@ class Store(AccountsMixin, SettingsMixin, UpkeepMixin):
                     conn.execute("ROLLBACK")
                 raise StoreError(f"migration {name} failed: {exc}") from None
             finally:
-                conn.execute("PRAGMA foreign_keys = ON")
+                try:
+                    conn.execute("PRAGMA foreign_keys = ON")
+                except sqlite3.Error:
+                    self._reset_connections()   # never keep a connection without foreign keys
         return self.schema_version()
 
     # --- athletes ---------------------------------------------------------------------------
