@@ -472,6 +472,17 @@ def with_failure(result: TrialResult, failure: Failure) -> TrialResult:
                                metrics=jump_figures_shown(result.metrics, failures, result.events.source == "video"))
 
 
+def without_failure(result: TrialResult, code: str) -> TrialResult:
+    """``result`` (a RETAKE) without the failure ``code``, when other failures remain."""
+    failed, details = list(result.quality.get("failed", [])), list(result.quality.get("details", []))
+    if code not in failed or len(failed) < 2:
+        return result
+    keep = [Failure(c, d) for c, d in zip(failed, details, strict=False) if c != code]
+    quality = dict(result.quality, failed=[f.code for f in keep], details=[f.detail for f in keep])
+    return dataclasses.replace(result, reasons=tuple(dict.fromkeys(f.reason for f in keep)),
+                               findings=tuple(dict.fromkeys(f.code for f in keep)), quality=quality)
+
+
 def check_plausible(smooth_xy: np.ndarray, t: np.ndarray, ev: Events, th: Thresholds) -> Failure | None:
     """Angles beyond any human landing, or knees above hips / ankles above knees."""
     win = decisive_window(t, ev)
@@ -547,10 +558,11 @@ def root_causes(failures: list[Failure]) -> list[Failure]:
 
 def run_gates(raw: Series, clean_xy: np.ndarray, smooth_xy: np.ndarray, ev: Events,
               mat_edges: Sequence[MatEdge] | None, frame_size: tuple[int, int] | None,
-              th: Thresholds, dt: float | None = None) -> tuple[list[Failure], dict]:
+              th: Thresholds, dt: float | None = None, protocol: bool = True) -> tuple[list[Failure], dict]:
     """All gates, most specific first, reduced to root causes (``EXPLAINS``). Returns the
     failures and the quality figures measured. ``dt``: the camera's frame interval when known
-    (the frames given may be a sparse plan)."""
+    (the frames given may be a sparse plan). ``protocol`` False leaves the protocol gates out (a
+    second pass on refined frames: they were judged on the first pass's one model)."""
     cam_dt = dt if dt is not None else raw.dt
     fps = {"fps": round(1.0 / cam_dt, 2) if cam_dt > 0 else None}
     feet = check_feet(raw, ev, frame_size)
@@ -572,7 +584,8 @@ def run_gates(raw: Series, clean_xy: np.ndarray, smooth_xy: np.ndarray, ev: Even
         if facing is not None and not facing.detail.startswith("face seen"):
             facing = None
         visibility, plausible = hand, None
-    protocol, proto_figures = check_protocol(raw.t, clean_xy, ev, cam_dt, mat_edges)
+    protocol_failures, proto_figures = check_protocol(raw.t, clean_xy, ev, cam_dt, mat_edges) if protocol else ([], {})
+    protocol = protocol_failures
     failures: list[Failure] = [f for f in (switch, check_static_figure(clean_xy, ev, mat_edges)) if f is not None]
     failures += [Failure(f.code, f.detail) for f in protocol]
     if protocol and slow is not None and check_frame_rate(raw.t, dataclasses.replace(ev, initial_contact_s=None), th,

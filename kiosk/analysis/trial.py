@@ -39,6 +39,7 @@ def analyze_trial(
     min_score: float = 0.3,
     source_fps: float | None = None,
     standing: tuple[int, int] | None = None,
+    protocol: bool = True,
 ) -> TrialResult:
     """Score one trial. ``mat_edges`` None means no mat (video-only events); an empty list means a
     mat that never closed. ``frame_size`` is (width, height) of the source images, used to notice
@@ -47,6 +48,8 @@ def analyze_trial(
     line before contact then follow the camera, not the plan; None infers it from the median
     interval, right for a clip analysed frame by frame. ``standing`` is a standing window (frame
     slice) already found on these frames by an earlier pass, used instead of searching again.
+    ``protocol`` False skips the protocol gates (:mod:`kiosk.analysis.protocol`): a second pass
+    on refined frames leaves them to the first pass, whose one model posed every frame.
     ``sex`` and ``age`` (years, :func:`kiosk.analysis.limits.age_in_year`) choose the peak-FPPA
     limit; ``trials_needed`` is the session's trial count in force, stored with the thresholds.
     Raises AnalysisError only for unusable input (too few frames, times not increasing);
@@ -62,7 +65,7 @@ def analyze_trial(
     cuts = [ev.initial_contact_s, ev.takeoff_s, ev.second_landing_s]
     smooth = ser.smooth_segments(cleaned.t, cleaned.xy, [c for c in cuts if c is not None], dt=dt)
     metrics = compute_metrics(cleaned.t, smooth, raw.index, ev, dt)
-    failures, quality = run_gates(raw, cleaned.xy, smooth, ev, mat_edges, frame_size, thresholds, dt)
+    failures, quality = run_gates(raw, cleaned.xy, smooth, ev, mat_edges, frame_size, thresholds, dt, protocol)
     limit = applied_limit(thresholds, sex, age)
     kept = {"sex": sex, "limit": limit.to_json(), "scoring": scoring_record(thresholds, trials_needed)}
     if failures:
