@@ -228,8 +228,8 @@ def _flight_g(t: np.ndarray, y: np.ndarray, start: float, stop: float, dt: float
     coef = np.polyfit(tt, yy, 2)
     resid = yy - np.polyval(coef, tt)
     rise = float(yy.max() - yy.min())
-    if rise <= 0 or float(np.std(resid)) > MAX_FIT_RESIDUAL * rise:
-        return None
+    if rise <= 0 or float(np.std(resid)) > MAX_FIT_RESIDUAL * rise or coef[0] <= 0:
+        return None  # no parabola, or one bent the wrong way: not a flight (events misplaced)
     return float(2 * coef[0])
 
 
