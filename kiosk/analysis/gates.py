@@ -514,8 +514,10 @@ EXPLAINS: dict[str, frozenset[str]] = {
                                 "mat_video_disagree"}) | PROTOCOL,
     "turned_away": frozenset({"feet_cut_off", "legs_not_seen", "implausible_pose"}),
     # ... and leaves the ankles, which every protocol measure but the jump times reads, unseen
+    # (not uneven_landing: a foot that lands late is seen late, and a toe-first foot's ankle is
+    # the one the model is unsure of)
     "feet_cut_off": frozenset({"legs_not_seen", "implausible_pose", "no_box", "no_drop", "jumped_off_box",
-                               "uneven_landing", "hopping", "off_mark"}),
+                               "hopping", "off_mark"}),
     # Not a drop jump at all: what the mat, the timing and the landing gates say follows from it
     # (a crouch taken for a landing disagrees with the mat; hops have no still box phase).
     "hopping": frozenset({"no_box", "no_drop", "jumped_off_box", "no_rebound", "implausible_jump", "uneven_landing",
