@@ -135,6 +135,14 @@ def test_page_is_self_contained_and_escapes_station_name(env) -> None:
         assert "http://" not in body and "https://" not in body and "//cdn" not in body, name
 
 
+def test_welcome_shows_the_https_certificate_fingerprint_for_coaches(env) -> None:
+    app, client, *_ = env
+    assert "fingerprint" not in client.get("/").get_data(as_text=True)   # no certificate: nothing to compare
+    app.config["KIOSK_TLS_FINGERPRINT"] = "AB:CD:EF:01"
+    html = client.get("/").get_data(as_text=True)
+    assert "<code>AB:CD:EF:01</code>" in html
+
+
 def test_station_pages_redirect_other_addresses_to_coach_login(env) -> None:
     app, client, *_ = env
     for path in ("/", "/station/state", "/station/roster?q=al", "/station/preview.jpg"):

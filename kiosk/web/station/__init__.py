@@ -166,7 +166,8 @@ def index() -> str:
     # "<" escaped so no configured name can close the <script> block the JSON sits in
     boot_json = json.dumps(boot).replace("<", "\\u003c")
     return render_template("station/index.html", boot=boot_json, csrf_token=_csrf_token(),
-                           station_name=cfg.station.name, boot_values=boot)
+                           station_name=cfg.station.name, boot_values=boot,
+                           tls_fingerprint=current_app.config.get("KIOSK_TLS_FINGERPRINT", ""))
 
 
 @bp.get("/station/state")
