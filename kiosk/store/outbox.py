@@ -34,6 +34,8 @@ from kiosk.media import atomic_write_bytes, fsync_dir
 from kiosk.store.media import FILE_MODE, FOLDER_MODE, MEDIA_NAME
 
 ENTRY = "trial.json"
+#: A removed entry's folder is renamed to this prefix + uid before it is deleted.
+REMOVED_PREFIX = ".removed-"
 _UID = re.compile(r"^\d{8}T\d{12}-[0-9a-f]{8}$")
 
 
@@ -97,8 +99,37 @@ class Outbox:
         return out
 
     def remove(self, uid: str) -> None:
-        shutil.rmtree(self._dir(uid), ignore_errors=True)
+        """Drop a stored trial's entry. The folder is first renamed out of the entries' names in
+        one step, so a kill half-way through deleting never leaves media without their journal
+        (a folder no drain would read, and no start-up would clear)."""
+        folder = self._dir(uid)
+        gone = self.folder / f"{REMOVED_PREFIX}{uid}"
+        try:
+            folder.rename(gone)
+        except FileNotFoundError:
+            return
         fsync_dir(self.folder)
+        shutil.rmtree(gone, ignore_errors=True)
+
+    def sweep(self) -> int:
+        """At start-up, before any trial is journaled: finish removals a kill interrupted, and drop
+        entry folders that hold no journal and no media (a put cut short before its trial.json
+        existed: that trial was never committed nor shown). A folder with media but no journal is
+        left alone: it is not ours to judge. Returns how many folders went."""
+        if not self.folder.is_dir():
+            return 0
+        swept = 0
+        for folder in sorted(self.folder.iterdir()):
+            if not folder.is_dir():
+                continue
+            unfinished_put = _UID.match(folder.name) and not (folder / ENTRY).exists() and all(
+                f.name.startswith(".") and ".tmp" in f.name for f in folder.iterdir())
+            if folder.name.startswith(REMOVED_PREFIX) or unfinished_put:
+                shutil.rmtree(folder, ignore_errors=True)
+                swept += 1
+        if swept:
+            fsync_dir(self.folder)
+        return swept
 
     def __len__(self) -> int:
         if not self.folder.is_dir():

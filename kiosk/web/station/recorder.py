@@ -73,6 +73,10 @@ class StationRecorder:
         self.save_attempts = save_attempts   # kept for callers; the outbox is the retry now
         self.retry_pause_s = retry_pause_s
         self.outbox = outbox or Outbox(outbox_dir(config, Path(store.root)))
+        try:
+            self.outbox.sweep()   # what a kill left half-removed; nothing is journaled yet
+        except OSError as exc:
+            log.warning("cannot tidy the outbox %s: %s", self.outbox.folder, exc)
         self.config_source: Any = None   # () -> Config, read at each visit (the Settings page's changes)
         self.faults: dict[str, str] = {}      # fault source -> message, while raised in the runtime
         self._report: Any = None               # runtime.report_fault, once attached
