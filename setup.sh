@@ -74,10 +74,11 @@ dev() {
     make_venv "$py"
     log "installing the package with its dev extras (editable)"
     .venv/bin/python -m pip install -q -e '.[dev]'
-    # Chromium drives the UI tests; without it those tests skip with a reason.
-    if ! command -v chromium >/dev/null 2>&1; then
-        apt_install chromium || log "Chromium is not installed and cannot be without root: browser tests will skip"
-    fi
+    # What the tests drive besides Python: Chromium (UI tests), poppler-utils (the printed report),
+    # LibreOffice Calc (the CSV exports), shellcheck and systemd (the operations checks). Without
+    # them those tests skip with a reason.
+    apt_install chromium poppler-utils libreoffice-calc-nogui shellcheck systemd \
+        || log "the test tools (Chromium, poppler-utils, LibreOffice Calc, shellcheck, systemd) could not all be installed (no root?): those tests will skip"
     log "verifying the models"
     local rc=0
     .venv/bin/jumpkiosk models --verify || rc=$?
