@@ -136,7 +136,9 @@ def test_check_after_install_reports_done(pi: FakePi):
 
 
 def test_older_image_gets_chromium_browser(pi: FakePi):
-    (pi.state / "available").write_text("python3-venv\npython3-pip\nsqlite3\ncurl\nca-certificates\npython3-picamera2\npython3-lgpio\nchromium-browser\n")
+    available = ["python3-venv", "python3-pip", "sqlite3", "curl", "ca-certificates", "python3-picamera2", "python3-lgpio",
+                 "chromium-browser"]
+    (pi.state / "available").write_text("".join(f"{name}\n" for name in available))
     pi.run("install")
     install = next(c for c in pi.calls() if c.startswith("apt-get install"))
     assert "chromium-browser" in install.split() and "chromium" not in install.split()

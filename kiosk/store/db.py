@@ -382,17 +382,7 @@ class Store(AccountsMixin, SettingsMixin, UpkeepMixin):
         if verdict not in TRIAL_VERDICTS:
             raise InputError(f"trial verdict must be one of {', '.join(TRIAL_VERDICTS)}, not {verdict!r}")
         when = recorded_at or self.clock()
-        needed = sum(len(b) for b in media.values())
-        media_files.check_free_space(self.root, self.min_free_mb, needed)
-        written: dict[str, str] = {}
-        try:
-            for name, data in media.items():
-                written[name] = media_files.write_media(self.media_root, when, name, data)
-        except MediaError as exc:
-            media_files.remove(self.media_root, written.values())
-            if isinstance(exc.__cause__, OSError) and exc.__cause__.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise DiskFullError("the disk is full; the trial was not saved - free space or prune old media") from None
-            raise StoreError(f"cannot save the trial's media: {exc}") from None
+        written = self._write_media_files(when, media, "the trial was not saved - free space or prune old media")
         try:
             with self.tx() as conn:
                 sess = conn.execute("SELECT athlete_id FROM sessions WHERE id = ?", (session_id,)).fetchone()
@@ -414,12 +404,8 @@ class Store(AccountsMixin, SettingsMixin, UpkeepMixin):
             media_files.remove(self.media_root, written.values())
             raise
 
-    def attach_media(self, trial_id: int, media: dict[str, bytes], *, recorded_at: datetime | None = None) -> None:
-        """Add media files to a stored trial (its row was committed first, so the verdict could
-        be shown without waiting for the video encoding). All files or none, like save_trial."""
-        if not media:
-            return
-        when = recorded_at or self.clock()
+    def _write_media_files(self, when: datetime, media: dict[str, bytes], not_saved: str) -> dict[str, str]:
+        """Write all of a trial's files or none (the space checked first); name -> stored path."""
         media_files.check_free_space(self.root, self.min_free_mb, sum(len(b) for b in media.values()))
         written: dict[str, str] = {}
         try:
@@ -428,8 +414,17 @@ class Store(AccountsMixin, SettingsMixin, UpkeepMixin):
         except MediaError as exc:
             media_files.remove(self.media_root, written.values())
             if isinstance(exc.__cause__, OSError) and exc.__cause__.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise DiskFullError("the disk is full; the trial's media were not saved") from None
+                raise DiskFullError(f"the disk is full; {not_saved}") from None
             raise StoreError(f"cannot save the trial's media: {exc}") from None
+        return written
+
+    def attach_media(self, trial_id: int, media: dict[str, bytes], *, recorded_at: datetime | None = None) -> None:
+        """Add media files to a stored trial (its row was committed first, so the verdict could
+        be shown without waiting for the video encoding). All files or none, like save_trial."""
+        if not media:
+            return
+        when = recorded_at or self.clock()
+        written = self._write_media_files(when, media, "the trial's media were not saved")
         try:
             with self.tx() as conn:
                 row = conn.execute("SELECT media FROM trials WHERE id = ?", (trial_id,)).fetchone()
