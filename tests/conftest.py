@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import random
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
+
+from kiosk.keypoints import NUM_KEYPOINTS
+from kiosk.pose.base import PoseEstimator
+from kiosk.store.sample import result_json
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -84,3 +91,30 @@ def coach(client, store):
     r = client.post("/coach/login", data={"username": "anna", "password": COACH_PASSWORD, "csrf_token": token})
     assert r.status_code == 302, r.get_data(as_text=True)
     return csrf_from(client.get("/coach/roster").get_data(as_text=True))
+
+
+class BarEstimator(PoseEstimator):
+    """Keypoints from the frame itself (the bar's length in a clip from ``write_bar_clip``), so
+    the station tests' poses depend on the real frames the runtime hands over."""
+
+    def estimate(self, image: np.ndarray) -> np.ndarray:
+        kps = np.zeros((NUM_KEYPOINTS, 3), np.float32)
+        kps[:, 0] = float((image[60, :, 0] > 100).sum())
+        kps[:, 1] = 60.0
+        kps[:, 2] = 0.9
+        return kps
+
+
+@dataclass
+class SampleResult:
+    verdict: str
+    data: dict
+
+    def to_json(self) -> dict:
+        return self.data
+
+
+def sample_analyzer(poses, edges, *, frame_size, sex) -> SampleResult:
+    """A stored-result-shaped verdict for station tests that exercise the runtime, not the analysis."""
+    data = result_json(random.Random(len(poses)))
+    return SampleResult(data["verdict"], data)

@@ -6,59 +6,29 @@ serve-time limits) under half-open connections and form floods from other loopba
 from __future__ import annotations
 
 import json
-import random
 import socket
 import threading
 import time
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pytest
-from conftest import write_bar_clip
+from conftest import BarEstimator, write_bar_clip
+from conftest import sample_analyzer as _analyzer
 
 from kiosk.commands.serve import THREADS
 from kiosk.config import config_from_dict
-from kiosk.keypoints import NUM_KEYPOINTS
 from kiosk.matcsv import MatEdge
-from kiosk.pose.base import PoseEstimator
 from kiosk.station.camera import ReplayCamera
 from kiosk.station.mat import SimulatedMat
 from kiosk.station.runtime import StationRuntime
 from kiosk.station.statemachine import Timing
 from kiosk.store import Store
-from kiosk.store.sample import result_json
 from kiosk.web import create_app, limits
 from kiosk.web.station.recorder import StationRecorder
 
 FPS = 60
 EDGES = [MatEdge(0.60, True), MatEdge(0.90, False), MatEdge(1.35, True)]
-
-
-class BarEstimator(PoseEstimator):
-    """Keypoints from the frame itself (the bar's length), so poses depend on real frames."""
-
-    def estimate(self, image: np.ndarray) -> np.ndarray:
-        kps = np.zeros((NUM_KEYPOINTS, 3), np.float32)
-        kps[:, 0] = float((image[60, :, 0] > 100).sum())
-        kps[:, 1] = 60.0
-        kps[:, 2] = 0.9
-        return kps
-
-
-@dataclass
-class Result:
-    verdict: str
-    data: dict
-
-    def to_json(self) -> dict:
-        return self.data
-
-
-def _analyzer(poses, edges, *, frame_size, sex):
-    data = result_json(random.Random(len(poses)))
-    return Result(data["verdict"], data)
 
 
 def _connect_from(address: str, port: int) -> socket.socket:

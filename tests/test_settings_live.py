@@ -6,16 +6,13 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-from conftest import write_bar_clip
+from conftest import BarEstimator, write_bar_clip
+from conftest import SampleResult as Result
 
 from kiosk.config import config_from_dict
-from kiosk.keypoints import NUM_KEYPOINTS
 from kiosk.matcsv import MatEdge
-from kiosk.pose.base import PoseEstimator
 from kiosk.station.camera import ReplayCamera
 from kiosk.station.mat import SimulatedMat
 from kiosk.station.runtime import StationRuntime
@@ -25,24 +22,6 @@ from kiosk.store.sample import result_json
 from kiosk.web import create_app
 
 EDGES = [MatEdge(0.60, True), MatEdge(0.90, False), MatEdge(1.35, True)]
-
-
-class BarEstimator(PoseEstimator):
-    def estimate(self, image: np.ndarray) -> np.ndarray:
-        kps = np.zeros((NUM_KEYPOINTS, 3), np.float32)
-        kps[:, 0] = float((image[60, :, 0] > 100).sum())
-        kps[:, 1] = 60.0
-        kps[:, 2] = 0.9
-        return kps
-
-
-@dataclass
-class Result:
-    verdict: str
-    data: dict
-
-    def to_json(self) -> dict:
-        return self.data
 
 
 def _wait(rt: StationRuntime, want: str, timeout: float = 30.0) -> dict:

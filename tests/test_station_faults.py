@@ -10,27 +10,24 @@ them like a stalled one.
 
 from __future__ import annotations
 
-import random
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import BarEstimator as FlatEstimator
+from conftest import sample_analyzer as _analyzer
 from conftest import write_bar_clip
 
 from kiosk.analysis.thresholds import Thresholds
 from kiosk.errors import CameraError
-from kiosk.keypoints import NUM_KEYPOINTS
 from kiosk.matcsv import MatEdge
-from kiosk.pose.base import PoseEstimator
 from kiosk.station.camera import Camera, CameraFrame, ReplayCamera
 from kiosk.station.mat import SimulatedMat
 from kiosk.station.runtime import StationRuntime
 from kiosk.station.statemachine import Timing
 from kiosk.store import Store
-from kiosk.store.sample import result_json
 from kiosk.web.station.recorder import StationRecorder
 from kiosk.web.station.view import station_view
 
@@ -96,31 +93,6 @@ class FlakyCamera(Camera):
     def on_play(self, fn) -> None:
         if hasattr(self, "inner"):
             self.inner.on_play = fn
-
-
-class FlatEstimator(PoseEstimator):
-    """Keypoints from the frame itself (the bar's length), so poses depend on real frames."""
-
-    def estimate(self, image: np.ndarray) -> np.ndarray:
-        kps = np.zeros((NUM_KEYPOINTS, 3), np.float32)
-        kps[:, 0] = float((image[60, :, 0] > 100).sum())
-        kps[:, 1] = 60.0
-        kps[:, 2] = 0.9
-        return kps
-
-
-@dataclass
-class Result:
-    verdict: str
-    data: dict
-
-    def to_json(self) -> dict:
-        return self.data
-
-
-def _analyzer(poses, edges, *, frame_size, sex):
-    data = result_json(random.Random(len(poses)))
-    return Result(data["verdict"], data)
 
 
 def _wait(rt: StationRuntime, pred, timeout: float = 15.0) -> dict:

@@ -6,23 +6,19 @@ without the copies the worker would find its frames overwritten and give the bus
 
 from __future__ import annotations
 
-import random
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import write_bar_clip
+from conftest import BarEstimator, write_bar_clip
+from conftest import sample_analyzer as _analyzer
 
-from kiosk.keypoints import NUM_KEYPOINTS
 from kiosk.matcsv import MatEdge
-from kiosk.pose.base import PoseEstimator
 from kiosk.station.camera import ReplayCamera
 from kiosk.station.mat import SimulatedMat
 from kiosk.station.runtime import BUSY_PROMPT, StationRuntime
 from kiosk.station.statemachine import Timing
-from kiosk.store.sample import result_json
 
 FPS = 60
 EDGES = [MatEdge(0.60, True), MatEdge(0.90, False), MatEdge(1.35, True)]
@@ -34,9 +30,8 @@ def clip(tmp_path_factory) -> Path:
     return write_bar_clip(tmp_path_factory.mktemp("clip"), FPS, EDGES, crf=18, background=40)
 
 
-class SlowEstimator(PoseEstimator):
-    """Keypoints from the frame itself (the bar's length); each pose takes ``POSE_S`` (the work
-    of a slow CPU)."""
+class SlowEstimator(BarEstimator):
+    """The bar's keypoints; each pose takes ``POSE_S`` (the work of a slow CPU)."""
 
     def __init__(self) -> None:
         self.calls = 0
@@ -44,25 +39,7 @@ class SlowEstimator(PoseEstimator):
     def estimate(self, image: np.ndarray) -> np.ndarray:
         self.calls += 1
         time.sleep(POSE_S)
-        kps = np.zeros((NUM_KEYPOINTS, 3), np.float32)
-        kps[:, 0] = float((image[60, :, 0] > 100).sum())
-        kps[:, 1] = 60.0
-        kps[:, 2] = 0.9
-        return kps
-
-
-@dataclass
-class Result:
-    verdict: str
-    data: dict
-
-    def to_json(self) -> dict:
-        return self.data
-
-
-def _analyzer(poses, edges, *, frame_size, sex):
-    data = result_json(random.Random(len(poses)))
-    return Result(data["verdict"], data)
+        return super().estimate(image)
 
 
 def test_a_plan_slower_than_the_ring_keeps_its_frames(clip: Path) -> None:
