@@ -13,6 +13,7 @@ import statistics
 from typing import Any
 
 from kiosk.store.db import Store
+from kiosk.store.export import _get  # one reader of nested result JSON for pages and exports
 
 LEGS = ("left", "right")
 #: Per-leg medians shown and exported: (key, path in a trial's metrics, fallback path).
@@ -25,14 +26,6 @@ TOP_VALUES = (("kasr_peak", ("kasr_peak",)), ("jump_height_m", ("jump", "jump_he
 IN_PROGRESS = "IN PROGRESS"
 #: Order on coach pages: what a coach acts on first.
 VERDICT_ORDER = {"FLAG": 0, "INCOMPLETE": 1, IN_PROGRESS: 2, "PASS": 3}
-
-
-def _get(obj: Any, *path: str) -> Any:
-    for key in path:
-        if not isinstance(obj, dict):
-            return None
-        obj = obj.get(key)
-    return obj
 
 
 def _median(values: list[Any]) -> float | None:
